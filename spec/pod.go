@@ -101,7 +101,8 @@ func ParsePod(ns Namespace, podAnnotations map[string]string) (Pod, field.ErrorL
 	var p Pod
 	var errs field.ErrorList
 
-	if v, path, ok := l.get(KeyStoreURL, true); ok {
+	v, path, hasURL := l.get(KeyStoreURL, true)
+	if hasURL {
 		u, err := ParseStoreURL(v, path)
 		errs = appendErr(errs, err)
 		p.Store.URL = u
@@ -120,7 +121,7 @@ func ParsePod(ns Namespace, podAnnotations map[string]string) (Pod, field.ErrorL
 	d, s, dErrs := parseData(podAnnotations)
 	p.Deployments, p.Sources = d, s
 	errs = append(errs, dErrs...)
-	if len(p.Deployments) > 0 && p.Store.URL == "" {
+	if len(p.Deployments) > 0 && !hasURL {
 		errs = append(errs, field.Required(AnnotationPath(KeyStoreURL),
 			"data deployments need the data repository's URL: set it on the pod or as a default on its namespace"))
 	}

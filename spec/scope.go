@@ -44,3 +44,10 @@ func InjectionScope(namespaceLabels, podLabels, podAnnotations map[string]string
 	}
 	return false, ScopeNotOptedIn, nil
 }
+
+// SystemNamespaces returns the namespaces AutoCrane never injects, whatever
+// their labels say. AutoCrane's own namespace is excluded too; the manager
+// knows it from its flags.
+func SystemNamespaces() []string {
+	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}

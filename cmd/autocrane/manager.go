@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/autocrane/autocrane/injector"
+	"github.com/autocrane/autocrane/manager"
+)
+
+const managerUsage = `Usage: autocrane manager [flags]
+
+Runs AutoCrane's mutating webhook (and, in later releases, its controllers)
+against the cluster named by --kubeconfig, $KUBECONFIG, ~/.kube/config or the
+in-cluster service account, in that order.
+
+Every flag can also be set through the environment variable shown after it;
+the flag wins. Flags:
+`
+
+// managerFlags are the manager's flags, bound to manager.Options.
+type managerFlags struct {
+	kubeconfig          string
+	opts                manager.Options
+	pullPolicy          string
+	dataDeployerPort    int
+	watchdogHealthzPort int
+	zap                 zap.Options
+}
+
+func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envFlags) {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	m := &managerFlags{opts: manager.Options{Injector: injector.DefaultConfig()}}
+	e := &envFlags{fs: fs}
+	def := injector.DefaultConfig()
+	e.String(&m.kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: $KUBECONFIG, ~/.kube/config, then in-cluster")
+	e.String(&m.opts.WebhookHost, "webhook-host", "", "address the webhook server listens on; empty: all addresses")
+	e.Int(&m.opts.WebhookPort, "webhook-port", 9443, "port the webhook server listens on")
+	e.String(&m.opts.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with the webhook's tls.crt and tls.key; reloaded when they change")
+	e.String(&m.opts.MetricsBindAddress, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; \"0\" turns it off")
+	e.String(&m.opts.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" turns them off")
+	e.Bool(&m.opts.LeaderElection, "leader-elect", false, "elect one leader among replicas for the controllers (webhooks run on every replica)")
+	e.String(&m.opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease; empty: --namespace")
+	e.String(&m.opts.Namespace, "namespace", "", "AutoCrane's own namespace, never injected (set it from the downward API)")
+	e.String(&m.opts.SidecarMode, "sidecar-mode", manager.SidecarModeAuto, "default datadeployer injection: native, classic, or auto (native on Kubernetes 1.29 and newer); pods override it with inject.autocrane.io/sidecar-mode")
+	e.String(&m.opts.Injector.DataDeployerImage, "datadeployer-image", def.DataDeployerImage, "image of the injected datadeployer")
+	e.String(&m.opts.Injector.WatchdogHealthzImage, "watchdoghealthz-image", def.WatchdogHealthzImage, "image of the injected watchdoghealthz sidecar")
+	e.String(&m.pullPolicy, "image-pull-policy", string(def.ImagePullPolicy), "pull policy of the injected containers: Always, IfNotPresent or Never")
+	e.Int(&m.dataDeployerPort, "datadeployer-port", int(def.DataDeployerPort), "port the injected datadeployer listens on inside the pod")
+	e.Int(&m.watchdogHealthzPort, "watchdoghealthz-port", int(def.WatchdogHealthzPort), "port the injected watchdoghealthz sidecar listens on inside the pod")
+	m.zap.BindFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), managerUsage)
+		fs.PrintDefaults()
+	}
+	return fs, m, e
+}
+
+func runManager(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs, m, e := newManagerFlags(stderr)
+	if err := e.err(); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	m.opts.Injector.ImagePullPolicy = corev1.PullPolicy(m.pullPolicy)
+	m.opts.Injector.DataDeployerPort = int32(m.dataDeployerPort)
+	m.opts.Injector.WatchdogHealthzPort = int32(m.watchdogHealthzPort)
+	log := zap.New(zap.UseFlagOptions(&m.zap), zap.WriteTo(stderr))
+	m.opts.Logger = log
+	log.Info("starting", "version", version, "webhookPort", m.opts.WebhookPort, "certDir", m.opts.CertDir,
+		"namespace", m.opts.Namespace, "sidecarMode", m.opts.SidecarMode, "leaderElection", m.opts.LeaderElection,
+		"dataDeployerImage", m.opts.Injector.DataDeployerImage, "watchdogHealthzImage", m.opts.Injector.WatchdogHealthzImage)
+
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = m.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	mgr, err := manager.New(ctx, cfg, m.opts)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager stopped: %w", err)
+	}
+	return nil
+}
