@@ -110,11 +110,11 @@ func watchdogHealthz(h spec.Healthz, cfg Config, res map[spec.Component]corev1.R
 		args = append(args, fmt.Sprintf("--always-healthy-after-seconds=%d", *h.AlwaysHealthyAfterSeconds))
 	}
 	c := corev1.Container{
-		Name:    ContainerWatchdogHealthz,
-		Image:   cfg.WatchdogHealthzImage,
-		Command: []string{DefaultWatchdogHealthzCmd},
-		Args:    args,
-		Ports:   []corev1.ContainerPort{{Name: "ac-healthz", ContainerPort: cfg.WatchdogHealthzPort, Protocol: corev1.ProtocolTCP}},
+		Name:           ContainerWatchdogHealthz,
+		Image:          cfg.WatchdogHealthzImage,
+		Command:        []string{DefaultWatchdogHealthzCmd},
+		Args:           args,
+		Ports:          []corev1.ContainerPort{{Name: "ac-healthz", ContainerPort: cfg.WatchdogHealthzPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe: httpProbe("/healthz", cfg.WatchdogHealthzPort, 2, 1),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: VolumePodInfo, MountPath: PodInfoDir, ReadOnly: true},

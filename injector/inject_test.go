@@ -330,6 +330,3 @@ func hasMount(c corev1.Container, path string) bool {
 	}
 	return false
 }
-
-
-

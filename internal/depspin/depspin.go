@@ -3,6 +3,7 @@
 package depspin
 
 import (
+	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/prometheus/client_golang/prometheus/testutil"
 	_ "gomodules.xyz/jsonpatch/v2"
@@ -13,9 +14,8 @@ import (
 	_ "k8s.io/client-go/tools/clientcmd"
 	_ "sigs.k8s.io/controller-runtime"
 	_ "sigs.k8s.io/controller-runtime/pkg/envtest"
-	_ "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	_ "sigs.k8s.io/controller-runtime/pkg/metrics"
 	_ "sigs.k8s.io/controller-runtime/pkg/log/zap"
+	_ "sigs.k8s.io/controller-runtime/pkg/metrics"
+	_ "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	_ "sigs.k8s.io/yaml"
-	_ "github.com/google/go-cmp/cmp"
 )
