@@ -1,0 +1,47 @@
+# AutoCrane's build. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+# Builds (once, then cached outside the repo) kube-apiserver, etcd,
+# kube-controller-manager and kubectl, and prints their directory.
+ASSETS = $(shell hack/envtest-assets.sh)
+GOTEST_FLAGS ?= -race -count=1
+FUZZTIME ?= 30s
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: assets
+assets: ## Build or reuse the control-plane binaries; print their directory.
+	@hack/envtest-assets.sh
+
+.PHONY: build
+build: ## Build every program into bin/.
+	$(GO) build -trimpath -o bin/ ./cmd/...
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: test
+test: lint ## Lint, then run every test, envtest against a real kube-apiserver included.
+	@assets=$$(hack/envtest-assets.sh); \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS=$$assets $(GO) test $(GOTEST_FLAGS) ./...
+
+.PHONY: demo
+demo: ## Start a control plane, run AutoCrane against it, apply config/samples and show the injection.
+	@assets=$$(hack/envtest-assets.sh); \
+	KUBEBUILDER_ASSETS=$$assets $(GO) run ./hack/demo $(DEMO_FLAGS)
+
+.PHONY: bench
+bench: ## Run the benchmarks (see docs/benchmarks.md).
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 -cpu 1 ./webhook/ ./injector/
+
+.PHONY: update-golden
+update-golden: ## Rewrite golden files and generated docs after an intended change.
+	UPDATE_GOLDEN=1 $(GO) test ./injector/ ./cli/ ./cmd/...

@@ -1,0 +1,129 @@
+package envtest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/autocrane/autocrane/injector"
+	"github.com/autocrane/autocrane/manager"
+	"github.com/autocrane/autocrane/test/envtest/framework"
+)
+
+// ownNamespace stands in for AutoCrane's namespace, excluded from injection.
+const ownNamespace = "autocrane-system"
+
+// suite is shared by every test of this package: one control plane and one
+// manager, started by TestMain. Tests isolate themselves with their own
+// namespaces.
+var suite struct {
+	env     *framework.Env
+	metrics *prometheus.Registry
+	config  injector.Config
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	// TestMain has no testing.T, so it owns the root context.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := framework.Start(ctx, framework.Options{
+		WebhookManifests:  []string{"../../config/webhook/manifests.yaml"},
+		ControllerManager: true,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start control plane: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop control plane: %v\n", err)
+		}
+	}()
+	suite.env = env
+	suite.metrics = prometheus.NewRegistry()
+	suite.config = injector.DefaultConfig()
+
+	stopManager, err := startManager(ctx, env, suite.metrics)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start manager: %v\n", err)
+		return 1
+	}
+	code := m.Run()
+	// The webhook server must stop before the control plane removes its
+	// certificate directory.
+	if err := stopManager(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop manager: %v\n", err)
+	}
+	return code
+}
+
+// startManager runs AutoCrane's manager, exactly as cmd/autocrane builds it,
+// serving the webhook where envtest pointed the installed configurations.
+func startManager(ctx context.Context, env *framework.Env, reg *prometheus.Registry) (stop func() error, err error) {
+	wio := env.Environment.WebhookInstallOptions
+	mgr, err := manager.New(ctx, env.Config, manager.Options{
+		WebhookHost:            wio.LocalServingHost,
+		WebhookPort:            wio.LocalServingPort,
+		CertDir:                wio.LocalServingCertDir,
+		MetricsBindAddress:     "0",
+		HealthProbeBindAddress: "0",
+		Namespace:              ownNamespace,
+		Injector:               suite.config,
+		MetricsRegistry:        reg,
+		Logger:                 testLogger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("manager did not stop within 30s")
+		}
+	}
+	addr := net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe of our own loopback server
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.Join(fmt.Errorf("webhook server at %s not serving: %w", addr, err), stop())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return nil, errors.Join(errors.New("manager cache did not sync"), stop())
+	}
+	return stop, nil
+}
+
+// testLogger discards logs unless AUTOCRANE_TEST_LOG=1.
+func testLogger() logr.Logger {
+	if os.Getenv("AUTOCRANE_TEST_LOG") != "1" {
+		return logr.Discard()
+	}
+	return funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
+}
