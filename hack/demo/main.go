@@ -144,12 +144,13 @@ spec:
 		step.output(stderr)
 	}
 
+	if exitWhenDone {
+		step.say("Done; stopping everything started here")
+		return nil
+	}
 	step.say("Done. The control plane keeps running so you can look around")
 	fmt.Fprintf(out, "    export KUBECONFIG=%s\n", env.KubeconfigPath)
 	fmt.Fprintf(out, "    %s get pods -n %s -o yaml\n", filepath.Join(env.AssetsDir, "kubectl"), demoNamespace)
-	if exitWhenDone {
-		return nil
-	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop; everything started here is stopped and removed.")
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nStopping.")
