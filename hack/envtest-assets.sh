@@ -52,12 +52,25 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
 
+# run_logged runs a command with its output in the build log, and on failure
+# dies with the message and the log's last lines.
+run_logged() {
+  local what=$1
+  shift
+  if ! "$@" >>"$work/build.log" 2>&1; then
+    log "error: $what failed; last lines of the build log:"
+    tail -n 25 "$work/build.log" >&2
+    exit 1
+  fi
+}
+
 # gomod_path prints the path of a module's go.mod in the module cache,
-# downloading it if needed, or fails with a clear message.
+# downloading it if needed, or dies saying the version is not available.
 gomod_path() {
-  local out
+  local out reason
   if ! out=$(cd "$work" && go mod download -json "$1" 2>&1); then
-    die "cannot download $1 from the Go module proxy: $out"
+    reason=$(printf '%s' "$out" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' | sed 's/\\n.*//; s/\\t//g')
+    die "$1 is not available from the Go module proxy (${reason:-$out}); pin a version it serves"
   fi
   printf '%s' "$out" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p'
 }
@@ -66,11 +79,11 @@ build_etcd() {
   local m="$work/etcd"
   mkdir -p "$m"
   log "etcd $ETCD_VERSION"
-  (cd "$m" && go mod init autocrane.local/etcd-build >/dev/null 2>&1 &&
-    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 2>&1) ||
-    die "cannot fetch go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-  (cd "$m" && go build -trimpath -ldflags "-s -w" -o "$DIR/etcd.tmp" go.etcd.io/etcd/server/v3) ||
-    die "building etcd failed"
+  (cd "$m" && go mod init autocrane.local/etcd-build >/dev/null 2>&1)
+  run_logged "fetching go.etcd.io/etcd/server/v3@$ETCD_VERSION" \
+    env -C "$m" go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+  run_logged "building etcd" \
+    env -C "$m" go build -trimpath -ldflags "-s -w" -o "$DIR/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$DIR/etcd.tmp" "$DIR/etcd"
 }
 
@@ -92,8 +105,9 @@ build_kube() {
     for s in $staging; do echo "replace $s => $s v0.${ver#*.}"; done
   } >>"$m/go.mod"
   log "k8s.io/kubernetes $KUBE_VERSION ($(echo "$staging" | wc -l) staging modules)"
-  (cd "$m" && printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n' >tools.go &&
-    go mod tidy >&2 2>&1) || die "resolving k8s.io/kubernetes@$KUBE_VERSION failed (is every version served by the proxy?)"
+  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n' >"$m/tools.go"
+  run_logged "resolving k8s.io/kubernetes@$KUBE_VERSION's dependencies (is every version served by the proxy?)" \
+    env -C "$m" go mod tidy
   major=${ver%%.*}
   minor=${ver#*.}; minor=${minor%%.*}
   ldflags="-s -w"
@@ -103,11 +117,15 @@ build_kube() {
   for b in $KUBE_BINARIES; do
     [ -x "$DIR/$b" ] && continue
     log "$b"
-    (cd "$m" && go build -trimpath -ldflags "$ldflags" -o "$DIR/$b.tmp" "k8s.io/kubernetes/cmd/$b") ||
-      die "building $b failed"
+    run_logged "building $b" \
+      env -C "$m" go build -trimpath -ldflags "$ldflags" -o "$DIR/$b.tmp" "k8s.io/kubernetes/cmd/$b"
     mv "$DIR/$b.tmp" "$DIR/$b"
   done
 }
+
+# Fail fast, before a long build, when a version is not served.
+gomod_path "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null
+gomod_path "k8s.io/kubernetes@$KUBE_VERSION" >/dev/null
 
 case " $todo " in *" etcd "*) build_etcd ;; esac
 if [ -n "${todo/etcd /}" ]; then build_kube; fi
