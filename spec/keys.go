@@ -89,6 +89,7 @@ type KeyInfo struct {
 // KnownKeys is the contract's table of keys.
 var KnownKeys = []KeyInfo{
 	{Key: LabelInject, Label: true, Form: "enabled | disabled", Doc: "on a namespace: send every pod to the injector, or none; on a pod: override the namespace"},
+	{Key: LabelRole, Label: true, Form: RoleDataRepository, Doc: "marks the data repository's pods, the only pods that may declare sources"},
 	{Key: PrefixProbe, Prefix: true, Form: "POD_IP:PORT/PATH or https://POD_IP:PORT/PATH", Doc: "declares watchdog NAME, probed on the pod's own IP"},
 	{Key: KeyStoreURL, NamespaceDefault: true, Form: "http(s)://host[:port][/path]", Doc: "where the data repository is"},
 	{Key: KeyStoreLocation, NamespaceDefault: true, Form: "a clean absolute path (default " + DefaultLocation + ")", Doc: "where deployed data appears inside every app container"},
