@@ -30,7 +30,14 @@ var suite struct {
 	env     *framework.Env
 	metrics *prometheus.Registry
 	config  injector.Config
+	// stopManager stops the shared manager (and its webhook server);
+	// restartManager starts a new one. Tests that stop it restart it.
+	stopManager func() error
 }
+
+// policyDir holds AutoCrane's ValidatingAdmissionPolicies, installed as they
+// ship.
+const policyDir = "../../config/policy"
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -54,21 +61,48 @@ func runSuite(m *testing.M) int {
 		}
 	}()
 	suite.env = env
-	suite.metrics = prometheus.NewRegistry()
 	suite.config = injector.DefaultConfig()
 
-	stopManager, err := startManager(ctx, env, suite.metrics)
-	if err != nil {
+	if err := installPolicies(ctx, env); err != nil {
+		fmt.Fprintf(os.Stderr, "install policies: %v\n", err)
+		return 1
+	}
+	if err := restartManager(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "start manager: %v\n", err)
 		return 1
 	}
 	code := m.Run()
 	// The webhook server must stop before the control plane removes its
 	// certificate directory.
-	if err := stopManager(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop manager: %v\n", err)
+	if suite.stopManager != nil {
+		if err := suite.stopManager(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop manager: %v\n", err)
+		}
 	}
 	return code
+}
+
+// restartManager starts the shared manager, with a fresh metrics registry
+// (a registry refuses a second set of the same collectors).
+func restartManager(ctx context.Context) error {
+	suite.metrics = prometheus.NewRegistry()
+	stop, err := startManager(ctx, suite.env, suite.metrics)
+	if err != nil {
+		return err
+	}
+	suite.stopManager = stop
+	return nil
+}
+
+// installPolicies applies config/policy/ when it exists.
+func installPolicies(ctx context.Context, env *framework.Env) error {
+	if _, err := os.Stat(policyDir); os.IsNotExist(err) {
+		return nil
+	}
+	if _, stderr, err := env.Kubectl(ctx, nil, "apply", "-f", policyDir); err != nil {
+		return fmt.Errorf("%w: %s", err, stderr)
+	}
+	return nil
 }
 
 // startManager runs AutoCrane's manager, exactly as cmd/autocrane builds it,
