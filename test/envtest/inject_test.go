@@ -91,7 +91,7 @@ func TestOutOfScopePodsNeverReachTheWebhook(t *testing.T) {
 	cases := map[string]*corev1.Pod{
 		"plain pod, unlabelled namespace":           withNamespace(appPod("plain", map[string]string{"example.com/x": "y"}, nil), plain),
 		"pod labelled disabled, labelled namespace": withNamespace(appPod("off", dataAnnotations(), map[string]string{spec.LabelInject: spec.InjectDisabled}), labelled),
-		"annotated pod, AutoCrane's own namespace":  withNamespace(appPod("own", dataAnnotations(), nil), ownNamespace),
+		"annotated pod, AutoCrane's own namespace":  withNamespace(withGenerateName(appPod("", dataAnnotations(), nil), "own-"), ownNamespace),
 		"plain pod, namespace labelled disabled":    withNamespace(appPod("plain", nil, nil), disabledNS),
 		"annotated pod labelled disabled elsewhere": withNamespace(appPod("off2", dataAnnotations(), map[string]string{spec.LabelInject: spec.InjectDisabled}), plain),
 	}
@@ -111,7 +111,7 @@ func TestOutOfScopePodsNeverReachTheWebhook(t *testing.T) {
 	}
 	// The counter does move for a pod in scope, so the zeros above mean
 	// something.
-	before := admissions(t, "", "")
+	before := admissions(t, "injected", "injected")
 	if err := suite.env.Client.Create(ctx, withNamespace(appPod("in", dataAnnotations(), nil), labelled)); err != nil {
 		t.Fatal(err)
 	}
@@ -216,5 +216,12 @@ spec:
 
 func withNamespace(p *corev1.Pod, ns string) *corev1.Pod {
 	p.Namespace = ns
+	return p
+}
+
+// withGenerateName lets the API server pick a unique name, for pods in a
+// namespace that outlives the test (AutoCrane's own).
+func withGenerateName(p *corev1.Pod, prefix string) *corev1.Pod {
+	p.Name, p.GenerateName = "", prefix
 	return p
 }

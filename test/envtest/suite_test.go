@@ -99,7 +99,7 @@ func installPolicies(ctx context.Context, env *framework.Env) error {
 	if _, err := os.Stat(policyDir); os.IsNotExist(err) {
 		return nil
 	}
-	if _, stderr, err := env.Kubectl(ctx, nil, "apply", "-f", policyDir); err != nil {
+	if _, stderr, err := env.Kubectl(ctx, nil, "apply", "-k", policyDir); err != nil {
 		return fmt.Errorf("%w: %s", err, stderr)
 	}
 	return nil
