@@ -125,3 +125,12 @@ func HasAutoCraneKey(m map[string]string) bool {
 	}
 	return false
 }
+
+// IsStateKey reports whether an annotation key is one AutoCrane writes
+// (state), which users may not set.
+func IsStateKey(key string) bool {
+	return key == AnnotationInjected ||
+		strings.HasPrefix(key, PrefixWatchdogStatus) ||
+		strings.HasPrefix(key, PrefixDataRequest) ||
+		strings.HasPrefix(key, PrefixDataStatus)
+}

@@ -226,3 +226,14 @@ func TestKnownKeysAreInTheDomain(t *testing.T) {
 		}
 	}
 }
+
+func TestIsStateKey(t *testing.T) {
+	for key, want := range map[string]bool{
+		AnnotationInjected: true, PrefixWatchdogStatus + "web": true, PrefixDataRequest + "m": true, PrefixDataStatus + "m": true,
+		PrefixProbe + "web": false, KeyStoreURL: false, PrefixData + "m": false, "status.example.com/x": false,
+	} {
+		if got := IsStateKey(key); got != want {
+			t.Errorf("IsStateKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
