@@ -141,6 +141,21 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		RecoverPanic: ptr.To(true),
 	})
 
+	validator, err := webhook.NewValidator(webhook.ValidatorOptions{
+		Namespaces:         mgr.GetCache(),
+		LiveNamespaces:     mgr.GetAPIReader(),
+		Config:             injCfg,
+		ExcludedNamespaces: excluded,
+		Registerer:         reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create validator: %w", err)
+	}
+	mgr.GetWebhookServer().Register(webhook.ValidatePath, &admission.Webhook{
+		Handler:      validator,
+		RecoverPanic: ptr.To(true),
+	})
+
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)
 	}

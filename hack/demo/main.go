@@ -64,7 +64,7 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 
 	step.say("Starting a control plane: etcd, kube-apiserver and kube-controller-manager (binaries in $KUBEBUILDER_ASSETS)")
 	env, err := framework.Start(ctx, framework.Options{
-		WebhookManifests:  []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
+		WebhookManifests:  []string{filepath.Join(root, "config", "webhook", "manifests.yaml"), filepath.Join(root, "config", "webhook", "validating.yaml")},
 		ControllerManager: true,
 	})
 	if err != nil {

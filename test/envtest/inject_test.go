@@ -93,7 +93,7 @@ func TestOutOfScopePodsNeverReachTheWebhook(t *testing.T) {
 		"pod labelled disabled, labelled namespace": withNamespace(appPod("off", dataAnnotations(), map[string]string{spec.LabelInject: spec.InjectDisabled}), labelled),
 		"annotated pod, AutoCrane's own namespace":  withNamespace(withGenerateName(appPod("", dataAnnotations(), nil), "own-"), ownNamespace),
 		"plain pod, namespace labelled disabled":    withNamespace(appPod("plain", nil, nil), disabledNS),
-		"annotated pod labelled disabled elsewhere": withNamespace(appPod("off2", dataAnnotations(), map[string]string{spec.LabelInject: spec.InjectDisabled}), plain),
+		"annotated pod labelled disabled elsewhere": withNamespace(appPod("off2", withStore(dataAnnotations()), map[string]string{spec.LabelInject: spec.InjectDisabled}), plain),
 	}
 	for name, pod := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -212,6 +212,12 @@ spec:
 	if err := suite.env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "preview"}, &stored); !apierrors.IsNotFound(err) {
 		t.Errorf("dry run stored the pod: %v", err)
 	}
+}
+
+// withStore adds the data repository URL, for namespaces without a default.
+func withStore(ann map[string]string) map[string]string {
+	ann[spec.KeyStoreURL] = "http://repo.example.invalid:8080"
+	return ann
 }
 
 func withNamespace(p *corev1.Pod, ns string) *corev1.Pod {

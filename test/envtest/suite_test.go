@@ -48,7 +48,7 @@ func runSuite(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env, err := framework.Start(ctx, framework.Options{
-		WebhookManifests:  []string{"../../config/webhook/manifests.yaml"},
+		WebhookManifests:  []string{"../../config/webhook/manifests.yaml", "../../config/webhook/validating.yaml"},
 		ControllerManager: true,
 	})
 	if err != nil {
