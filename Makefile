@@ -12,7 +12,7 @@ FUZZTIME ?= 30s
 
 .PHONY: help
 help: ## List the targets.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: assets
 assets: ## Build or reuse the control-plane binaries; print their directory.
@@ -37,6 +37,17 @@ test: lint ## Lint, then run every test, envtest against a real kube-apiserver i
 demo: ## Start a control plane, run AutoCrane against it, apply config/samples and show the injection.
 	@assets=$$(hack/envtest-assets.sh); \
 	KUBEBUILDER_ASSETS=$$assets $(GO) run ./hack/demo $(DEMO_FLAGS)
+
+FUZZ_PACKAGES ?= ./spec ./injector ./webhook
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each; crashers land in testdata/fuzz/.
+	@for pkg in $(FUZZ_PACKAGES); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
 
 .PHONY: bench
 bench: ## Run the benchmarks (see docs/benchmarks.md).
