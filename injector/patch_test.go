@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 
@@ -111,5 +112,47 @@ func TestPatchRemovingFromTheMiddleMovesNothing(t *testing.T) {
 	}
 	if diff := cmp.Diff(native, &typed); diff != "" {
 		t.Errorf("patched raw differs from Inject's result (-want +got):\n%s", diff)
+	}
+}
+
+// TestPatchTransitions applies each transition's patch to the raw original
+// and checks the result is exactly Inject's, including lists that empty or
+// appear, and annotations that go away.
+func TestPatchTransitions(t *testing.T) {
+	bare := makePod("web").obj()
+	healthz := mustInject(t, makePod("web").annotate(spec.KeyMinReadySeconds, "5").obj(), DefaultConfig())
+	healthzRemoved := healthz.DeepCopy()
+	delete(healthzRemoved.Annotations, spec.KeyMinReadySeconds)
+	data := makePod("web").withData().
+		volume(corev1.Volume{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}).obj()
+	data.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}
+	dataInjected := mustInject(t, data, DefaultConfig())
+	dataRemoved := dataInjected.DeepCopy()
+	for k := range dataRemoved.Annotations {
+		if k != spec.AnnotationInjected && k != spec.AnnotationDefaultContainer {
+			delete(dataRemoved.Annotations, k)
+		}
+	}
+	tests := map[string]*corev1.Pod{
+		"nothing asked":                        bare,
+		"healthz added to a pod without lists": makePod("web").annotate(spec.KeyMinReadySeconds, "5").obj(),
+		"every injected list entry removed":    healthzRemoved,
+		"data next to user volumes and mounts": data,
+		"data removed, user entries stay":      dataRemoved,
+		"classic to native":                    mustInject(t, makePod("web").withData().obj(), classic()),
+	}
+	for name, pod := range tests {
+		t.Run(name, func(t *testing.T) {
+			want := mustInject(t, pod, DefaultConfig())
+			got := applyToRaw(t, pod, want, func(map[string]any) {})
+			b, _ := json.Marshal(got)
+			var typed corev1.Pod
+			if err := json.Unmarshal(b, &typed); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, &typed, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("patched raw differs from Inject's result (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
