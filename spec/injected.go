@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -46,9 +45,7 @@ func ParseInjected(v string) (Injected, *field.Error) {
 		return i, nil
 	}
 	p := AnnotationPath(AnnotationInjected)
-	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&i); err != nil || dec.More() {
+	if err := decodeStrictJSON(v, &i); err != nil {
 		return Injected{}, invalid(p, v, "not a record written by AutoCrane's injector; remove the annotation to inject afresh")
 	}
 	if i.Version != InjectedVersion {

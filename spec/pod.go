@@ -217,7 +217,7 @@ func parseHealthz(annotations map[string]string) (*Healthz, field.ErrorList) {
 		errs = appendErr(errs, err)
 		if err == nil {
 			if len(errs) == 0 && a < minS {
-				errs = append(errs, field.Invalid(path, alwaysV,
+				errs = append(errs, field.Invalid(path, shown(alwaysV),
 					"must not be less than "+KeyMinReadySeconds+", or the canary would never gate"))
 			}
 			h.AlwaysHealthyAfterSeconds = &a
@@ -236,7 +236,7 @@ func unknownResourceKeys(l lookup) field.ErrorList {
 			if !ok || isComponent(c) {
 				continue
 			}
-			errs = append(errs, field.NotSupported(path(key), c, componentNames()))
+			errs = append(errs, field.NotSupported(path(key), shown(c), componentNames()))
 		}
 	}
 	check(l.pod, AnnotationPath)

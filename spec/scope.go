@@ -30,7 +30,7 @@ func InjectionScope(namespaceLabels, podLabels, podAnnotations map[string]string
 		case InjectDisabled:
 			return false, ScopePodDisabled, nil
 		default:
-			return false, "", field.NotSupported(podLabelPath, v, []string{InjectEnabled, InjectDisabled})
+			return false, "", field.NotSupported(podLabelPath, shown(v), []string{InjectEnabled, InjectDisabled})
 		}
 	}
 	switch namespaceLabels[LabelInject] {

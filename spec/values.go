@@ -1,9 +1,10 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/url"
 	"path"
@@ -58,6 +59,37 @@ const (
 	SidecarClassic SidecarMode = "classic"
 )
 
+// invalidRedacted is invalid for values that may hold a credential: the
+// userinfo, query and fragment of a URL are replaced by "REDACTED".
+func invalidRedacted(p *field.Path, v, detail string) *field.Error {
+	return invalid(p, RedactURL(v), detail)
+}
+
+// RedactURL hides what may be a credential in a URL: its userinfo, query
+// and fragment. A value that does not parse is cut after the scheme.
+func RedactURL(v string) string {
+	if !strings.ContainsAny(v, "@?#") {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		if scheme, _, ok := strings.Cut(v, "://"); ok {
+			return scheme + "://REDACTED"
+		}
+		return "REDACTED"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "REDACTED", false
+	}
+	if u.Fragment != "" {
+		u.Fragment = "REDACTED"
+	}
+	return u.String()
+}
+
 // ParseSidecarMode parses inject.autocrane.io/sidecar-mode.
 func ParseSidecarMode(v string, p *field.Path) (SidecarMode, *field.Error) {
 	switch SidecarMode(v) {
@@ -72,6 +104,9 @@ func ParseSidecarMode(v string, p *field.Path) (SidecarMode, *field.Error) {
 // credential in the URL would end up in every pod spec and log).
 func ParseStoreURL(v string, p *field.Path) (string, *field.Error) {
 	const form = "accepted form: http(s)://host[:port][/path]"
+	// A rejected URL may carry a credential; the message repeats it
+	// redacted, since it ends up in events and audit logs.
+	invalid := func(p *field.Path, v, detail string) *field.Error { return invalidRedacted(p, v, detail) }
 	if strings.ContainsFunc(v, unicode.IsSpace) || strings.ContainsFunc(v, unicode.IsControl) {
 		return "", invalid(p, v, "must not contain white space or control characters; "+form)
 	}
@@ -112,7 +147,7 @@ func ParseLocation(v string, p *field.Path) (string, *field.Error) {
 	case v == "/":
 		return "", invalid(p, v, "must not be /, which would hide the container's root file system")
 	case path.Clean(v) != v:
-		return "", invalid(p, v, fmt.Sprintf("must be a clean path (%s)", path.Clean(v)))
+		return "", invalid(p, v, fmt.Sprintf("must be a clean path (%s)", shown(path.Clean(v))))
 	case strings.ContainsAny(v, ":\x00\r\n"):
 		return "", invalid(p, v, "must not contain ':' or control characters")
 	}
@@ -195,6 +230,20 @@ func ParseSource(name, v string, p *field.Path) (Source, *field.Error) {
 	return Source{Name: name, Kind: SourceKind(kind), Location: loc}, nil
 }
 
+// decodeStrictJSON decodes exactly one JSON value, with no unknown fields
+// and nothing after it.
+func decodeStrictJSON(v string, out any) error {
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
 // resourceNames are the resources an injected container's override may set.
 var resourceNames = []string{string(corev1.ResourceCPU), string(corev1.ResourceMemory), string(corev1.ResourceEphemeralStorage)}
 
@@ -206,13 +255,8 @@ func ParseResources(v string, p *field.Path) (corev1.ResourceRequirements, field
 		Requests map[string]string `json:"requests"`
 		Limits   map[string]string `json:"limits"`
 	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil || dec.More() {
-		msg := "not valid JSON"
-		if err != nil {
-			msg = "not valid JSON: " + err.Error()
-		}
+	if err := decodeStrictJSON(v, &raw); err != nil {
+		msg := "not valid JSON: " + err.Error()
 		return corev1.ResourceRequirements{}, field.ErrorList{invalid(p, v, msg+"; "+form)}
 	}
 	var errs field.ErrorList

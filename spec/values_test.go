@@ -27,10 +27,10 @@ func TestParseStoreURL(t *testing.T) {
 		"ipv6 host":          {in: "http://[fd00::1]:8080"},
 		"ftp scheme":         {in: "ftp://repo", wantErr: pre + `"ftp://repo": scheme must be http or https` + form},
 		"no scheme":          {in: "repo:8080", wantErr: pre + `"repo:8080": scheme must be http or https` + form},
-		"userinfo":           {in: "http://user:pw@repo", wantErr: pre + `"http://user:pw@repo": must not contain userinfo (credentials)` + form},
+		"userinfo":           {in: "http://user:pw@repo", wantErr: pre + `"http://REDACTED@repo": must not contain userinfo (credentials)` + form},
 		"no host":            {in: "http://", wantErr: pre + `"http://": must name a host` + form},
-		"query":              {in: "http://repo/?token=x", wantErr: pre + `"http://repo/?token=x": must not contain a query or fragment` + form},
-		"fragment":           {in: "http://repo/#x", wantErr: pre + `"http://repo/#x": must not contain a query or fragment` + form},
+		"query":              {in: "http://repo/?token=x", wantErr: pre + `"http://repo/?REDACTED": must not contain a query or fragment` + form},
+		"fragment":           {in: "http://repo/#x", wantErr: pre + `"http://repo/#REDACTED": must not contain a query or fragment` + form},
 		"port zero":          {in: "http://repo:0", wantErr: pre + `"http://repo:0": port must be a number from 1 to 65535` + form},
 		"port too big":       {in: "http://repo:65536", wantErr: pre + `"http://repo:65536": port must be a number from 1 to 65535` + form},
 		"empty port":         {in: "http://repo:", wantErr: pre + `"http://repo:": port must be a number from 1 to 65535` + form},
@@ -49,6 +49,20 @@ func TestParseStoreURL(t *testing.T) {
 				t.Errorf("value: got %q, want %q", got, tc.in)
 			}
 		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://alice:hunter2@repo/x?token=abc#f": "https://REDACTED@repo/x?REDACTED#REDACTED",
+		"http://repo:8080/path":                    "http://repo:8080/path",
+		"http://":                                  "http://",
+		"http://a b@c":                             "http://REDACTED",
+		"not a url @ all":                          "REDACTED",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -171,9 +185,10 @@ func TestParseResources(t *testing.T) {
 		"requests and limits": {in: `{"requests":{"cpu":"20m","memory":"64Mi"},"limits":{"memory":"128Mi"}}`},
 		"limits only":         {in: `{"limits":{"cpu":"1","ephemeral-storage":"1Gi"}}`},
 		"empty object":        {in: `{}`},
+		"stray brace":         {in: `{}}`, wantErr: []string{pre + `"{}}": not valid JSON: unexpected data after the JSON value; accepted form: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"64Mi"}}`}},
 		"not json":            {in: `cpu=10m`, wantErr: []string{pre + `"cpu=10m": not valid JSON: invalid character 'c' looking for beginning of value; accepted form: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"64Mi"}}`}},
 		"unknown field":       {in: `{"request":{}}`, wantErr: []string{pre + `"{\"request\":{}}": not valid JSON: json: unknown field "request"; accepted form: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"64Mi"}}`}},
-		"trailing data":       {in: `{}{}`, wantErr: []string{pre + `"{}{}": not valid JSON; accepted form: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"64Mi"}}`}},
+		"trailing data":       {in: `{}{}`, wantErr: []string{pre + `"{}{}": not valid JSON: unexpected data after the JSON value; accepted form: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"64Mi"}}`}},
 		"bad quantity and resource": {in: `{"requests":{"cpu":"lots","gpu":"1"}}`, wantErr: []string{
 			pre + `"{\"requests\":{\"cpu\":\"lots\",\"gpu\":\"1\"}}": requests.cpu: "lots" is not a quantity such as 100m or 64Mi`,
 			pre + `"{\"requests\":{\"cpu\":\"lots\",\"gpu\":\"1\"}}": requests.gpu: unsupported resource; supported: cpu, memory, ephemeral-storage`,
