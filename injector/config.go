@@ -107,6 +107,18 @@ func (c Config) Validate() error {
 	if c.DataDeployerPort == c.WatchdogHealthzPort {
 		errs = append(errs, fmt.Errorf("the datadeployer and watchdoghealthz ports must differ (both %d)", c.DataDeployerPort))
 	}
+	for _, comp := range spec.Components {
+		rr, ok := c.Resources[comp]
+		if !ok {
+			errs = append(errs, fmt.Errorf("resources of %s: missing defaults", comp))
+			continue
+		}
+		for name, req := range rr.Requests {
+			if lim, ok := rr.Limits[name]; ok && req.Cmp(lim) > 0 {
+				errs = append(errs, fmt.Errorf("resources of %s: the default %s request %s exceeds its limit %s", comp, name, req.String(), lim.String()))
+			}
+		}
+	}
 	switch c.ImagePullPolicy {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:

@@ -308,7 +308,12 @@ func TestConfigValidate(t *testing.T) {
 	bad.SidecarMode = "both"
 	bad.WatchdogHealthzPort = bad.DataDeployerPort
 	bad.ImagePullPolicy = "Sometimes"
-	want := "images must not be empty\nsidecar mode \"both\": must be native or classic\nthe datadeployer and watchdoghealthz ports must differ (both 9780)\nimage pull policy \"Sometimes\": must be Always, IfNotPresent or Never"
+	bad.Resources = map[spec.Component]corev1.ResourceRequirements{
+		spec.ComponentDataDeployer: requirements("1", "32Mi", "500m", "64Mi"),
+	}
+	want := "images must not be empty\nsidecar mode \"both\": must be native or classic\nthe datadeployer and watchdoghealthz ports must differ (both 9780)\n" +
+		"resources of datadeployer: the default cpu request 1 exceeds its limit 500m\nresources of watchdoghealthz: missing defaults\n" +
+		"image pull policy \"Sometimes\": must be Always, IfNotPresent or Never"
 	if err := bad.Validate(); err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}

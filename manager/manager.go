@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	mutator, err := webhook.NewPodMutator(webhook.PodMutatorOptions{
 		Namespaces:         mgr.GetCache(),
+		LiveNamespaces:     mgr.GetAPIReader(),
 		Config:             injCfg,
 		ExcludedNamespaces: excluded,
 		Registerer:         reg,

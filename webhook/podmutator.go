@@ -65,6 +65,11 @@ type PodMutatorOptions struct {
 	// controller-runtime's metrics.Registry. Nil means the metrics are kept
 	// but not registered.
 	Registerer prometheus.Registerer
+	// LiveNamespaces, when set, reads a namespace the cache has not seen
+	// yet (one GET, only then): `kubectl apply` of a new namespace and a
+	// pod together can reach admission before the informer has it. Pass
+	// the manager's API reader. Nil: a cache miss is an error.
+	LiveNamespaces client.Reader
 }
 
 // PodMutator is the admission handler of MutatePodPath: it injects
@@ -74,10 +79,11 @@ type PodMutatorOptions struct {
 // default; Handle also recovers a panic itself, answers 500 with the
 // request's UID and counts it, so it is safe without the wrapper too.
 type PodMutator struct {
-	namespaces client.Reader
-	cfg        injector.Config
-	excluded   map[string]bool
-	metrics    *metrics
+	namespaces     client.Reader
+	liveNamespaces client.Reader
+	cfg            injector.Config
+	excluded       map[string]bool
+	metrics        *metrics
 }
 
 var _ admission.Handler = (*PodMutator)(nil)
@@ -105,10 +111,11 @@ func NewPodMutator(opts PodMutatorOptions) (*PodMutator, error) {
 		return nil, fmt.Errorf("pod mutator: %w", err)
 	}
 	return &PodMutator{
-		namespaces: opts.Namespaces,
-		cfg:        copyConfig(opts.Config),
-		excluded:   set,
-		metrics:    m,
+		namespaces:     opts.Namespaces,
+		liveNamespaces: opts.LiveNamespaces,
+		cfg:            copyConfig(opts.Config),
+		excluded:       set,
+		metrics:        m,
 	}, nil
 }
 
@@ -205,7 +212,7 @@ func (m *PodMutator) Handle(ctx context.Context, req admission.Request) (resp ad
 		return admission.Allowed("")
 	}
 
-	ns, err := readNamespace(ctx, m.namespaces, nil, namespace)
+	ns, err := readNamespace(ctx, m.namespaces, m.liveNamespaces, namespace)
 	if err != nil {
 		h = handled{result: resultErrored, reason: reasonNamespaceLookup, err: err}
 		return errored(http.StatusInternalServerError, metav1.StatusReasonInternalError, err)

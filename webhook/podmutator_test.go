@@ -596,6 +596,7 @@ func TestNewPodMutatorRejects(t *testing.T) {
 				`sidecar mode "": must be native or classic` + "\n" +
 				"port 0: must be from 1 to 65535\nport 0: must be from 1 to 65535\n" +
 				"the datadeployer and watchdoghealthz ports must differ (both 0)\n" +
+				"resources of datadeployer: missing defaults\nresources of watchdoghealthz: missing defaults\n" +
 				`image pull policy "": must be Always, IfNotPresent or Never`,
 		},
 		"metrics already registered": {
