@@ -127,35 +127,24 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
-	mutator, err := webhook.NewPodMutator(webhook.PodMutatorOptions{
+	handlerOpts := webhook.Options{
 		Namespaces:         mgr.GetCache(),
 		LiveNamespaces:     mgr.GetAPIReader(),
 		Config:             injCfg,
 		ExcludedNamespaces: excluded,
 		Registerer:         reg,
-	})
+	}
+	mutator, err := webhook.NewPodMutator(handlerOpts)
 	if err != nil {
 		return nil, fmt.Errorf("create pod mutator: %w", err)
 	}
-	mgr.GetWebhookServer().Register(webhook.MutatePodPath, &admission.Webhook{
-		Handler:      mutator,
-		RecoverPanic: ptr.To(true),
-	})
-
-	validator, err := webhook.NewValidator(webhook.ValidatorOptions{
-		Namespaces:         mgr.GetCache(),
-		LiveNamespaces:     mgr.GetAPIReader(),
-		Config:             injCfg,
-		ExcludedNamespaces: excluded,
-		Registerer:         reg,
-	})
+	validator, err := webhook.NewValidator(handlerOpts)
 	if err != nil {
 		return nil, fmt.Errorf("create validator: %w", err)
 	}
-	mgr.GetWebhookServer().Register(webhook.ValidatePath, &admission.Webhook{
-		Handler:      validator,
-		RecoverPanic: ptr.To(true),
-	})
+	for path, h := range map[string]admission.Handler{webhook.MutatePodPath: mutator, webhook.ValidatePath: validator} {
+		mgr.GetWebhookServer().Register(path, &admission.Webhook{Handler: h, RecoverPanic: ptr.To(true)})
+	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)

@@ -10,15 +10,12 @@ import (
 	"time"
 
 	"github.com/autocrane/autocrane/injector"
-	"github.com/autocrane/autocrane/spec"
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -39,39 +36,6 @@ var (
 // logMessage is the message of the one log line per request.
 const logMessage = "Pod admission"
 
-// PodMutatorOptions configures a PodMutator.
-type PodMutatorOptions struct {
-	// Namespaces reads the namespace of each pod, for its labels and
-	// annotations. Required. Pass the manager's cache-backed reader
-	// (mgr.GetCache() or mgr.GetClient()): namespaces are read as
-	// metav1.PartialObjectMetadata with GVK v1/Namespace, so the cache holds
-	// their metadata only and a request makes no API call. The first read
-	// starts the metadata informer; the manager should start it before
-	// serving (cache.GetInformer on the same PartialObjectMetadata), so the
-	// first admission does not wait for a sync. RBAC: get, list and watch
-	// namespaces.
-	Namespaces client.Reader
-	// Config is how pods are injected. Required; it must pass
-	// Config.Validate. Start from injector.DefaultConfig. NewPodMutator
-	// keeps a copy, so later changes to the caller's value have no effect.
-	Config injector.Config
-	// ExcludedNamespaces are never injected, whatever their labels say: a
-	// defence in depth behind the webhook configuration's namespaceSelector.
-	// Empty means spec.SystemNamespaces() (kube-system, kube-public,
-	// kube-node-lease). A non-empty list replaces the defaults, so the
-	// manager passes append(spec.SystemNamespaces(), its own namespace).
-	ExcludedNamespaces []string
-	// Registerer is where the admission metrics are registered, normally
-	// controller-runtime's metrics.Registry. Nil means the metrics are kept
-	// but not registered.
-	Registerer prometheus.Registerer
-	// LiveNamespaces, when set, reads a namespace the cache has not seen
-	// yet (one GET, only then): `kubectl apply` of a new namespace and a
-	// pod together can reach admission before the informer has it. Pass
-	// the manager's API reader. Nil: a cache miss is an error.
-	LiveNamespaces client.Reader
-}
-
 // PodMutator is the admission handler of MutatePodPath: it injects
 // AutoCrane's sidecars into pods on CREATE. It is safe for concurrent use.
 //
@@ -79,11 +43,8 @@ type PodMutatorOptions struct {
 // default; Handle also recovers a panic itself, answers 500 with the
 // request's UID and counts it, so it is safe without the wrapper too.
 type PodMutator struct {
-	namespaces     client.Reader
-	liveNamespaces client.Reader
-	cfg            injector.Config
-	excluded       map[string]bool
-	metrics        *metrics
+	base
+	metrics *metrics
 }
 
 var _ admission.Handler = (*PodMutator)(nil)
@@ -92,43 +53,15 @@ var _ admission.Handler = (*PodMutator)(nil)
 // Config is invalid, the reader is missing or the metrics cannot be
 // registered (for example, registered twice on the same Registerer).
 func NewPodMutator(opts PodMutatorOptions) (*PodMutator, error) {
-	if opts.Namespaces == nil {
-		return nil, errors.New("pod mutator: Namespaces reader is required")
-	}
-	if err := opts.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("pod mutator: invalid injector config: %w", err)
-	}
-	excluded := opts.ExcludedNamespaces
-	if len(excluded) == 0 {
-		excluded = spec.SystemNamespaces()
-	}
-	set := make(map[string]bool, len(excluded))
-	for _, ns := range excluded {
-		set[ns] = true
+	b, err := newBase("pod mutator", opts)
+	if err != nil {
+		return nil, err
 	}
 	m, err := newMetrics(opts.Registerer, webhookMutatePod)
 	if err != nil {
 		return nil, fmt.Errorf("pod mutator: %w", err)
 	}
-	return &PodMutator{
-		namespaces:     opts.Namespaces,
-		liveNamespaces: opts.LiveNamespaces,
-		cfg:            copyConfig(opts.Config),
-		excluded:       set,
-		metrics:        m,
-	}, nil
-}
-
-// copyConfig copies the only reference-typed field of the Config.
-func copyConfig(c injector.Config) injector.Config {
-	if c.Resources != nil {
-		res := make(map[spec.Component]corev1.ResourceRequirements, len(c.Resources))
-		for k, v := range c.Resources {
-			res[k] = *v.DeepCopy()
-		}
-		c.Resources = res
-	}
-	return c
+	return &PodMutator{base: b, metrics: m}, nil
 }
 
 // handled is what Handle decided, for the response, the log and the metrics.
@@ -207,12 +140,12 @@ func (m *PodMutator) Handle(ctx context.Context, req admission.Request) (resp ad
 		namespace = pod.Namespace
 	}
 
-	if m.excluded[namespace] {
+	if m.isExcluded(namespace) {
 		h = handled{result: resultSkipped, reason: reasonExcludedNamespace}
 		return admission.Allowed("")
 	}
 
-	ns, err := readNamespace(ctx, m.namespaces, m.liveNamespaces, namespace)
+	ns, err := m.namespace(ctx, namespace)
 	if err != nil {
 		h = handled{result: resultErrored, reason: reasonNamespaceLookup, err: err}
 		return errored(http.StatusInternalServerError, metav1.StatusReasonInternalError, err)

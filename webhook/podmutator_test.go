@@ -653,12 +653,12 @@ func TestExcludedNamespaces(t *testing.T) {
 				t.Fatalf("NewPodMutator: %v", err)
 			}
 			for _, ns := range tc.wantExcluded {
-				if !m.excluded[ns] {
+				if !m.isExcluded(ns) {
 					t.Errorf("%s is not excluded", ns)
 				}
 			}
 			for _, ns := range tc.wantIncluded {
-				if m.excluded[ns] {
+				if m.isExcluded(ns) {
 					t.Errorf("%s is excluded", ns)
 				}
 			}

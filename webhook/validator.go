@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -29,26 +27,6 @@ import (
 // (config/webhook/validating.yaml) sends pods and workloads to.
 const ValidatePath = "/validate-autocrane"
 
-// ValidatorOptions configures a Validator.
-type ValidatorOptions struct {
-	// Namespaces reads each object's namespace (labels and annotations),
-	// as for PodMutatorOptions.Namespaces. Required.
-	Namespaces client.Reader
-	// LiveNamespaces, when set, reads a namespace the cache has not seen
-	// yet (one GET, only then). Pass the manager's API reader.
-	LiveNamespaces client.Reader
-	// Config is the injector's config, used to check that a pod's
-	// autocrane.io/injected record can only come from the injector.
-	// Required.
-	Config injector.Config
-	// ExcludedNamespaces are never validated. Empty means
-	// spec.SystemNamespaces().
-	ExcludedNamespaces []string
-	// Registerer receives autocrane_webhook_validations_total. Nil: not
-	// registered.
-	Registerer prometheus.Registerer
-}
-
 // Validator is the admission handler of ValidatePath. It validates every
 // AutoCrane key of pods and of the pod templates of Deployments,
 // StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs through
@@ -58,10 +36,7 @@ type ValidatorOptions struct {
 // object that was valid before AutoCrane was installed, or whose namespace
 // changed, is never stuck.
 type Validator struct {
-	namespaces     client.Reader
-	liveNamespaces client.Reader
-	cfg            injector.Config
-	excluded       []string
+	base
 	// validations counts requests by kind and result.
 	validations *prometheus.CounterVec
 }
@@ -75,17 +50,11 @@ const (
 
 // NewValidator checks opts and returns a Validator.
 func NewValidator(opts ValidatorOptions) (*Validator, error) {
-	if opts.Namespaces == nil {
-		return nil, errors.New("validator: Namespaces reader is required")
+	b, err := newBase("validator", opts)
+	if err != nil {
+		return nil, err
 	}
-	if err := opts.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("validator: %w", err)
-	}
-	excluded := opts.ExcludedNamespaces
-	if len(excluded) == 0 {
-		excluded = spec.SystemNamespaces()
-	}
-	v := &Validator{namespaces: opts.Namespaces, liveNamespaces: opts.LiveNamespaces, cfg: opts.Config, excluded: slices.Clone(excluded),
+	v := &Validator{base: b,
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autocrane_webhook_validations_total",
 			Help: "Validating admission requests handled, by kind (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, other) and result (allowed, denied, errored).",
@@ -156,7 +125,7 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) admission
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
 	}
-	if slices.Contains(v.excluded, req.Namespace) {
+	if v.isExcluded(req.Namespace) {
 		return admission.Allowed("")
 	}
 	obj, err := decodeSubject(req.Kind, req.Object.Raw)
@@ -166,7 +135,7 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) admission
 	if obj == nil {
 		return admission.Allowed("not a kind AutoCrane validates")
 	}
-	ns, err := readNamespace(ctx, v.namespaces, v.liveNamespaces, req.Namespace)
+	ns, err := v.namespace(ctx, req.Namespace)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
