@@ -4,17 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"os"
-	"strings"
 	"testing"
-)
 
-const (
-	beginFlags = "<!-- BEGIN GENERATED: autocrane manager --help -->\n"
-	endFlags   = "<!-- END GENERATED -->"
+	"github.com/autocrane/autocrane/internal/gendoc"
 )
 
 // TestManagerDocIsGenerated keeps docs/manager.md in step with the flags.
-// UPDATE_GOLDEN=1 rewrites the generated part.
 func TestManagerDocIsGenerated(t *testing.T) {
 	var help bytes.Buffer
 	fs, _, _ := newManagerFlags(&help)
@@ -24,26 +19,5 @@ func TestManagerDocIsGenerated(t *testing.T) {
 		}
 	})
 	fs.Usage()
-	const file = "../../docs/manager.md"
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	start := strings.Index(doc, beginFlags)
-	end := strings.Index(doc, endFlags)
-	if start < 0 || end < start {
-		t.Fatalf("%s lacks the generated markers", file)
-	}
-	want := doc[:start+len(beginFlags)] + "```text\n" + help.String() + "```\n" + doc[end:]
-	if want == doc {
-		return
-	}
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s is out of date with the manager's flags; run make update-golden", file)
+	gendoc.Check(t, "../../docs/manager.md", "<!-- BEGIN GENERATED: autocrane manager --help -->\n", "```text\n"+help.String()+"```\n")
 }
