@@ -130,20 +130,20 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) admission
 	}
 	obj, err := decodeSubject(req.Kind, req.Object.Raw)
 	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+		return errored(http.StatusBadRequest, metav1.StatusReasonBadRequest, err)
 	}
 	if obj == nil {
 		return admission.Allowed("not a kind AutoCrane validates")
 	}
 	ns, err := v.namespace(ctx, req.Namespace)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+		return errored(http.StatusInternalServerError, metav1.StatusReasonInternalError, err)
 	}
 	warnings, errs := v.validate(ns, obj, req.Operation == admissionv1.Create)
 	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
 		old, err := decodeSubject(req.Kind, req.OldObject.Raw)
 		if err != nil {
-			return admission.Errored(http.StatusBadRequest, fmt.Errorf("old object: %w", err))
+			return errored(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Errorf("old object: %w", err))
 		}
 		if old != nil {
 			oldWarnings, oldErrs := v.validate(ns, old, false)
