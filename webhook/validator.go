@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -37,8 +38,9 @@ const ValidatePath = "/validate-autocrane"
 // changed, is never stuck.
 type Validator struct {
 	base
-	// validations counts requests by kind and result.
+	// validations counts requests by kind and result; duration times them.
 	validations *prometheus.CounterVec
+	duration    prometheus.Histogram
 }
 
 // Validation results, the values of the result label.
@@ -65,9 +67,16 @@ func NewValidator(opts ValidatorOptions) (*Validator, error) {
 			v.validations.WithLabelValues(kind, r)
 		}
 	}
+	v.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "autocrane_webhook_validation_duration_seconds",
+		Help:    "Time AutoCrane's validating webhook takes to answer an admission request, from the handler's start to its response.",
+		Buckets: durationBuckets,
+	})
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(v.validations); err != nil {
-			return nil, fmt.Errorf("validator: register metrics: %w", err)
+		for _, c := range []prometheus.Collector{v.validations, v.duration} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("validator: register metrics: %w", err)
+			}
 		}
 	}
 	return v, nil
@@ -108,6 +117,8 @@ type subject struct {
 
 // Handle implements admission.Handler.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	defer func() { v.duration.Observe(time.Since(start).Seconds()) }()
 	resp := v.handle(ctx, req)
 	result := validationAllowed
 	switch {
