@@ -19,7 +19,7 @@ var version = "dev"
 const usage = `autocrane: ships container services safely on Kubernetes.
 
 Usage:
-  autocrane manager [flags]      run the webhooks and controllers (in-cluster)
+  autocrane manager [flags]      run the admission webhooks (and later the controllers)
   autocrane inject -f FILE|-     inject offline, like the mutating webhook would
   autocrane version              print the version
   autocrane help [COMMAND]       print help

@@ -17,7 +17,7 @@ import (
 
 const managerUsage = `Usage: autocrane manager [flags]
 
-Runs AutoCrane's mutating webhook (and, in later releases, its controllers)
+Runs AutoCrane's admission webhooks (and, in later releases, its controllers)
 against the cluster named by --kubeconfig, $KUBECONFIG, ~/.kube/config or the
 in-cluster service account, in that order.
 
