@@ -104,19 +104,22 @@ func Inject(pod *corev1.Pod, want spec.Pod, cfg Config) (*corev1.Pod, error) {
 // app volume mount.
 func check(pod *corev1.Pod, prev spec.Injected, d desired, want spec.Pod, cfg Config) fieldErrors {
 	var errs fieldErrors
-	clash := func(p *field.Path, name string, reserved, listed []string, what string) {
-		if slices.Contains(reserved, name) && !slices.Contains(listed, name) {
+	// The record comes from the user on creation and may list thousands of
+	// names: sets keep the checks linear.
+	listedInit, listedContainers, listedVolumes := spec.NameSet(prev.InitContainers), spec.NameSet(prev.Containers), spec.NameSet(prev.Volumes)
+	clash := func(p *field.Path, name string, reserved []string, listed map[string]bool, what string) {
+		if slices.Contains(reserved, name) && !listed[name] {
 			errs = append(errs, invalidf(p, name, "%s name %q is reserved for AutoCrane's injected %s; rename it", what, name, what))
 		}
 	}
 	for i, c := range pod.Spec.InitContainers {
-		clash(specPath.Child("initContainers").Index(i).Child("name"), c.Name, reservedContainers, prev.InitContainers, "container")
+		clash(specPath.Child("initContainers").Index(i).Child("name"), c.Name, reservedContainers, listedInit, "container")
 	}
 	for i, c := range pod.Spec.Containers {
-		clash(specPath.Child("containers").Index(i).Child("name"), c.Name, reservedContainers, prev.Containers, "container")
+		clash(specPath.Child("containers").Index(i).Child("name"), c.Name, reservedContainers, listedContainers, "container")
 	}
 	for i, v := range pod.Spec.Volumes {
-		clash(specPath.Child("volumes").Index(i).Child("name"), v.Name, reservedVolumes, prev.Volumes, "volume")
+		clash(specPath.Child("volumes").Index(i).Child("name"), v.Name, reservedVolumes, listedVolumes, "volume")
 	}
 	if len(errs) > 0 {
 		return errs
@@ -128,13 +131,13 @@ func check(pod *corev1.Pod, prev spec.Injected, d desired, want spec.Pod, cfg Co
 			used[p.ContainerPort] = c.Name
 		}
 	}
-	ours := slices.Concat(prev.Containers, prev.InitContainers)
+	ours := spec.NameSet(slices.Concat(prev.Containers, prev.InitContainers))
 	for _, group := range []struct {
 		name string
 		cs   []corev1.Container
 	}{{"initContainers", pod.Spec.InitContainers}, {"containers", pod.Spec.Containers}} {
 		for i, c := range group.cs {
-			if slices.Contains(ours, c.Name) {
+			if ours[c.Name] {
 				continue
 			}
 			for j, p := range c.Ports {
@@ -149,7 +152,7 @@ func check(pod *corev1.Pod, prev spec.Injected, d desired, want spec.Pod, cfg Co
 	if len(want.Deployments) > 0 {
 		var apps []corev1.Container
 		for _, c := range pod.Spec.Containers {
-			if !slices.Contains(prev.Containers, c.Name) {
+			if !listedContainers[c.Name] {
 				apps = append(apps, c)
 			}
 		}
@@ -157,7 +160,8 @@ func check(pod *corev1.Pod, prev spec.Injected, d desired, want spec.Pod, cfg Co
 		if locPath == nil {
 			locPath = spec.AnnotationPath(spec.KeyStoreLocation)
 		}
-		skipOurs := func(m corev1.VolumeMount) bool { return slices.Contains(prev.Mounts, m.Name) }
+		ourMounts := spec.NameSet(prev.Mounts)
+		skipOurs := func(m corev1.VolumeMount) bool { return ourMounts[m.Name] }
 		errs = append(errs, spec.ValidateLocationAgainstMounts(want.Store.Location, locPath, apps, skipOurs)...)
 	}
 	return errs
@@ -179,6 +183,7 @@ func reconcile[T any](have []T, prev, reserved []string, want []T, name func(*T)
 		names = nil
 	}
 	placed := make([]bool, len(want))
+	listed := spec.NameSet(prev)
 	var out []T
 	for i := range have {
 		n := name(&have[i])
@@ -187,7 +192,7 @@ func reconcile[T any](have []T, prev, reserved []string, want []T, name func(*T)
 			placed[wi] = true
 			continue
 		}
-		if slices.Contains(prev, n) && slices.Contains(reserved, n) {
+		if listed[n] && slices.Contains(reserved, n) {
 			continue
 		}
 		out = append(out, have[i])

@@ -51,13 +51,14 @@ func Mutate(ns spec.Namespace, pod *corev1.Pod, cfg Config) (Result, error) {
 	}
 	want, errs := spec.ParsePod(ns, pod.Annotations)
 	if len(errs) > 0 {
-		return Result{}, &InvalidError{Errs: errs}
+		return Result{}, &InvalidError{Errs: spec.LimitErrors(errs)}
 	}
 	out, err := Inject(pod, want, cfg)
 	if err != nil {
 		var inv *InvalidError
 		if errors.As(err, &inv) {
 			spec.SortErrors(inv.Errs)
+			inv.Errs = spec.LimitErrors(inv.Errs)
 		}
 		return Result{}, err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/autocrane/autocrane/spec"
 )
 
 // Patch returns the JSON patch that turns original into mutated, where
@@ -85,11 +87,15 @@ func (p *patcher) annotations(have, want map[string]string) {
 // the others only in their volume mounts, which is all Inject changes there.
 func (p *patcher) containers(path string, have, want []corev1.Container) {
 	trimmed := slices.Clone(have)
+	wantIdx := make(map[string]int, len(want))
+	for j := range want {
+		wantIdx[want[j].Name] = j
+	}
 	// Mounts first: their paths use container indices before any container
 	// is removed.
 	for i := range trimmed {
-		j := slices.IndexFunc(want, func(w corev1.Container) bool { return w.Name == trimmed[i].Name })
-		if j < 0 || slices.Contains(reservedContainers, trimmed[i].Name) {
+		j, ok := wantIdx[trimmed[i].Name]
+		if !ok || slices.Contains(reservedContainers, trimmed[i].Name) {
 			continue
 		}
 		diffList(p, fmt.Sprintf("%s/%d/volumeMounts", path, i), trimmed[i].VolumeMounts, want[j].VolumeMounts, mountName,
@@ -106,11 +112,11 @@ func (p *patcher) containers(path string, have, want []corev1.Container) {
 // diffed only when owned says the injector writes them (the others are
 // equal by Inject's contract). An absent list is added whole.
 func diffList[T any](p *patcher, path string, have, want []T, name func(*T) string, owned func(*T) bool) {
-	keep := namesOf(want, name)
+	keep := spec.NameSet(namesOf(want, name))
 	existed := len(have) > 0
 	have = slices.Clone(have)
 	for i := len(have) - 1; i >= 0; i-- {
-		if !slices.Contains(keep, name(&have[i])) {
+		if !keep[name(&have[i])] {
 			p.add("remove", fmt.Sprintf("%s/%d", path, i), nil)
 			have = slices.Delete(have, i, i+1)
 		}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -264,4 +265,22 @@ func appendErr(errs field.ErrorList, err *field.Error) field.ErrorList {
 // SortErrors orders errors by field path, so messages are stable.
 func SortErrors(errs field.ErrorList) {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+}
+
+// MaxErrors is how many problems one answer lists; the rest are counted.
+// An unbounded list would make the answer (and joining it) grow with the
+// input: thousands of bad keys would cost seconds per request.
+const MaxErrors = 20
+
+// LimitErrors keeps the first MaxErrors errors and counts the others in one
+// last error. Apply it once, where an answer is built (ValidatePod, the
+// injector's Mutate), not to a list that is still growing.
+func LimitErrors(errs field.ErrorList) field.ErrorList {
+	if len(errs) <= MaxErrors {
+		return errs
+	}
+	more := len(errs) - MaxErrors
+	out := slices.Clone(errs[:MaxErrors])
+	return append(out, field.Forbidden(field.NewPath("metadata", "annotations"),
+		fmt.Sprintf("and %d more problems not listed; fix the ones above and apply again", more)))
 }

@@ -60,15 +60,24 @@ func ValidatePod(ns Namespace, pod PodFields) (warnings []string, errs field.Err
 		}
 		if len(parsed.Deployments) > 0 && len(pErrs) == 0 {
 			injected, _ := ParseInjected(pod.Annotations[AnnotationInjected])
-			apps := slices.DeleteFunc(slices.Clone(pod.Spec.Containers), func(c corev1.Container) bool {
-				return slices.Contains(injected.Containers, c.Name)
-			})
-			skip := func(m corev1.VolumeMount) bool { return slices.Contains(injected.Mounts, m.Name) }
+			ours, ourMounts := NameSet(injected.Containers), NameSet(injected.Mounts)
+			apps := slices.DeleteFunc(slices.Clone(pod.Spec.Containers), func(c corev1.Container) bool { return ours[c.Name] })
+			skip := func(m corev1.VolumeMount) bool { return ourMounts[m.Name] }
 			errs = append(errs, ValidateLocationAgainstMounts(parsed.Store.Location, parsed.LocationPath, apps, skip)...)
 		}
 	}
 	SortErrors(errs)
-	return UnknownKeyWarnings(pod.Annotations, pod.Labels), dedupe(errs)
+	return UnknownKeyWarnings(pod.Annotations, pod.Labels), LimitErrors(dedupe(errs))
+}
+
+// NameSet is a set of names, for membership tests on lists of any size
+// (a user-supplied list can hold thousands).
+func NameSet(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }
 
 // Reroot moves pod-relative error paths under root (for example
@@ -107,21 +116,36 @@ func dedupe(errs field.ErrorList) field.ErrorList {
 // domain that no part of AutoCrane reads, naming the closest known key: a
 // typo would otherwise be silently ignored.
 func UnknownKeyWarnings(annotations, labels map[string]string) []string {
-	var out []string
-	check := func(kind string, m map[string]string, known func(string) bool) {
-		for _, key := range slices.Sorted(maps.Keys(m)) {
-			if !IsAutoCraneKey(key) || known(key) {
-				continue
+	type unknown struct {
+		kind, key string
+		label     bool
+	}
+	var found []unknown
+	for _, group := range []struct {
+		kind  string
+		m     map[string]string
+		label bool
+	}{{"annotation", annotations, false}, {"label", labels, true}} {
+		for _, key := range slices.Sorted(maps.Keys(group.m)) {
+			if IsAutoCraneKey(key) && !knownKey(key, group.label) {
+				found = append(found, unknown{group.kind, key, group.label})
 			}
-			msg := fmt.Sprintf("%s %s is not an AutoCrane key and is ignored", kind, key)
-			if s := closestKey(key, kind == "label"); s != "" {
-				msg += fmt.Sprintf("; did you mean %s?", s)
-			}
-			out = append(out, msg)
 		}
 	}
-	check("annotation", annotations, func(k string) bool { return knownKey(k, false) })
-	check("label", labels, func(k string) bool { return knownKey(k, true) })
+	var out []string
+	// Suggestions cost an edit distance per known key: only for the
+	// warnings shown.
+	for i, u := range found {
+		if i == MaxErrors {
+			out = append(out, fmt.Sprintf("and %d more unknown AutoCrane keys", len(found)-MaxErrors))
+			break
+		}
+		msg := fmt.Sprintf("%s %s is not an AutoCrane key and is ignored", u.kind, shown(u.key))
+		if s := closestKey(u.key, u.label); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		out = append(out, msg)
+	}
 	return out
 }
 
@@ -141,6 +165,11 @@ func knownKey(key string, label bool) bool {
 // none is close. For prefix keys the user's name is kept:
 // prob.autocrane.io/web suggests probe.autocrane.io/web.
 func closestKey(key string, label bool) string {
+	// No valid key is longer (253-byte prefix, 63-byte name), and edit
+	// distance is quadratic: a huge key gets no suggestion.
+	if len(key) > maxKeyLength {
+		return ""
+	}
 	_, name, _ := strings.Cut(key, "/")
 	// Suggest only near misses: at most two edits, a few more on long keys.
 	best, bestDist := "", max(3, len(key)/8+1)
@@ -158,6 +187,9 @@ func closestKey(key string, label bool) string {
 	}
 	return best
 }
+
+// maxKeyLength is the longest valid label or annotation key.
+const maxKeyLength = 253 + 1 + 63
 
 // editDistance is the Levenshtein distance between a and b, in bytes.
 func editDistance(a, b string) int {

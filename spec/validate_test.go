@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -110,5 +111,23 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(tc.a, tc.b); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+func TestAnswersStayBounded(t *testing.T) {
+	ann := map[string]string{}
+	for i := range 100 {
+		ann[PrefixData+"Bad_"+string(rune('a'+i%26))+strings.Repeat("x", i)] = "m"
+		ann["zz"+strings.Repeat("q", i)+".autocrane.io/k"] = "v"
+	}
+	warnings, errs := ValidatePod(Namespace{Name: "team"}, PodFields{Annotations: ann, Spec: &corev1.PodSpec{}})
+	if len(errs) != MaxErrors+1 {
+		t.Fatalf("%d errors, want %d", len(errs), MaxErrors+1)
+	}
+	if got := errs[MaxErrors].Error(); got != "metadata.annotations: Forbidden: and 80 more problems not listed; fix the ones above and apply again" {
+		t.Errorf("last error: %s", got)
+	}
+	if len(warnings) != MaxErrors+1 || warnings[MaxErrors] != "and 80 more unknown AutoCrane keys" {
+		t.Errorf("%d warnings, last %q", len(warnings), warnings[len(warnings)-1])
 	}
 }

@@ -244,6 +244,15 @@ func decodeStrictJSON(v string, out any) error {
 	return nil
 }
 
+// Bounds of a resources override: far above any real value, far below what
+// would make parsing costly (quantity parsing is quadratic in its digits).
+const (
+	maxResourcesLength = 1024
+	maxQuantityLength  = 32
+)
+
+var maxQuantity = resource.MustParse("1Ei")
+
 // resourceNames are the resources an injected container's override may set.
 var resourceNames = []string{string(corev1.ResourceCPU), string(corev1.ResourceMemory), string(corev1.ResourceEphemeralStorage)}
 
@@ -255,8 +264,11 @@ func ParseResources(v string, p *field.Path) (corev1.ResourceRequirements, field
 		Requests map[string]string `json:"requests"`
 		Limits   map[string]string `json:"limits"`
 	}
+	if len(v) > maxResourcesLength {
+		return corev1.ResourceRequirements{}, field.ErrorList{invalid(p, v, fmt.Sprintf("longer than %d bytes; %s", maxResourcesLength, form))}
+	}
 	if err := decodeStrictJSON(v, &raw); err != nil {
-		msg := "not valid JSON: " + err.Error()
+		msg := "not valid JSON: " + shown(err.Error())
 		return corev1.ResourceRequirements{}, field.ErrorList{invalid(p, v, msg+"; "+form)}
 	}
 	var errs field.ErrorList
@@ -273,10 +285,18 @@ func parseResourceList(m map[string]string, v string, p *field.Path, what string
 	out := corev1.ResourceList{}
 	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if !slices.Contains(resourceNames, name) {
-			errs = append(errs, invalid(p, v, fmt.Sprintf("%s.%s: unsupported resource; supported: %s", what, name, strings.Join(resourceNames, ", "))))
+			errs = append(errs, invalid(p, v, fmt.Sprintf("%s.%s: unsupported resource; supported: %s", what, shown(name), strings.Join(resourceNames, ", "))))
+			continue
+		}
+		if len(m[name]) > maxQuantityLength {
+			errs = append(errs, invalid(p, v, fmt.Sprintf("%s.%s: longer than %d bytes", what, name, maxQuantityLength)))
 			continue
 		}
 		q, err := resource.ParseQuantity(m[name])
+		if err == nil && (q.Sign() < 0 || q.Cmp(maxQuantity) > 0) {
+			errs = append(errs, invalid(p, v, fmt.Sprintf("%s.%s: %q must be from 0 to 1Ei", what, name, m[name])))
+			continue
+		}
 		if err != nil {
 			errs = append(errs, invalid(p, v, fmt.Sprintf("%s.%s: %q is not a quantity such as 100m or 64Mi", what, name, shown(m[name]))))
 			continue
