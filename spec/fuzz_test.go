@@ -92,7 +92,15 @@ func checkErrors(t *testing.T, errs field.ErrorList, maxField, size int) {
 	for _, e := range errs {
 		checkError(t, e, maxField)
 	}
-	if !slices.IsSortedFunc(errs, func(a, b *field.Error) int { return strings.Compare(a.Field, b.Field) }) {
+	sorted := errs
+	if len(errs) == MaxErrors+1 {
+		// LimitErrors' summary comes last, whatever its path.
+		sorted = errs[:MaxErrors]
+	}
+	if len(errs) > MaxErrors+1 {
+		t.Fatalf("%d errors in one answer (max %d)", len(errs), MaxErrors+1)
+	}
+	if !slices.IsSortedFunc(sorted, func(a, b *field.Error) int { return strings.Compare(a.Field, b.Field) }) {
 		t.Fatalf("errors are not sorted by path: %v", fuzzMessages(errs))
 	}
 	if len(errs) == 0 {
@@ -510,7 +518,8 @@ func FuzzParsePod(f *testing.F) {
 			}
 		}()
 		if len(errs) > 0 {
-			checkErrors(t, errs, maxFieldFor(ns.Name, nsAnn, podAnn), size)
+			// Answers carry at most MaxErrors (ValidatePod, Mutate).
+			checkErrors(t, LimitErrors(errs), maxFieldFor(ns.Name, nsAnn, podAnn), size)
 			for _, e := range errs {
 				if !strings.HasPrefix(e.Field, "metadata.annotations[") && !strings.HasPrefix(e.Field, "namespace[team].metadata.annotations[") {
 					t.Fatalf("error outside the annotations: %v", e)
