@@ -96,7 +96,8 @@ func (l lookup) get(key string, namespaceDefault bool) (string, *field.Path, boo
 
 // ParsePod parses every key the injector reads from a pod's annotations,
 // with its namespace's annotations as defaults for the keys that have them.
-// It returns every problem found, not only the first.
+// It returns every problem found, not only the first: the list grows with
+// the input, so a caller that answers with it applies LimitErrors first.
 func ParsePod(ns Namespace, podAnnotations map[string]string) (Pod, field.ErrorList) {
 	l := lookup{ns: ns, pod: podAnnotations}
 	var p Pod

@@ -26,8 +26,9 @@ type PodFields struct {
 
 // ValidatePod checks every AutoCrane key of a pod (or pod template) in its
 // namespace: the keys the injector reads, probes, the role label, and how
-// they fit the pod spec. It returns every error at once, sorted, and
-// warnings for unknown keys in AutoCrane's domain. Paths are relative to the
+// they fit the pod spec. It returns the errors sorted by path (at most
+// MaxErrors, then one that counts the rest), and warnings for unknown keys
+// in AutoCrane's domain. Paths are relative to the
 // pod; Reroot moves them under a template's path.
 func ValidatePod(ns Namespace, pod PodFields) (warnings []string, errs field.ErrorList) {
 	if _, _, err := InjectionScope(nil, pod.Labels, nil); err != nil {
