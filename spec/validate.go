@@ -39,6 +39,11 @@ func ValidatePod(ns Namespace, pod PodFields) (warnings []string, errs field.Err
 	probes, prErrs := ParseProbes(pod.Annotations)
 	errs = append(errs, prErrs...)
 
+	_, wErrs := ParseWatchdog(pod.Annotations)
+	errs = append(errs, wErrs...)
+	_, rErrs := ParseRollout(pod.Annotations)
+	errs = append(errs, rErrs...)
+
 	isRepo := false
 	if role, ok := pod.Labels[LabelRole]; ok {
 		if role != RoleDataRepository {
