@@ -130,3 +130,22 @@ func Health(levels []Level) string {
 	}
 	return string(worst)
 }
+
+// ErrorSince is when the pod's health became error, as far as its recorded
+// statuses tell: the earliest timestamp among its watchdogs now in error.
+// ok is false when none is in error.
+func ErrorSince(annotations map[string]string) (since time.Time, ok bool) {
+	for k, v := range annotations {
+		if !strings.HasPrefix(k, PrefixWatchdogStatus) {
+			continue
+		}
+		st, err := ParseWatchdogStatus(v)
+		if err != nil || st.Level != LevelError {
+			continue
+		}
+		if !ok || st.Time.Before(since) {
+			since, ok = st.Time, true
+		}
+	}
+	return since, ok
+}
