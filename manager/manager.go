@@ -16,12 +16,14 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/autocrane/autocrane/controller"
 	"github.com/autocrane/autocrane/injector"
 	"github.com/autocrane/autocrane/spec"
 	"github.com/autocrane/autocrane/webhook"
@@ -64,6 +66,8 @@ type Options struct {
 	MetricsRegistry prometheus.Registerer
 	// Logger is the manager's logger. Zero: discard.
 	Logger logr.Logger
+	// Controllers configures the watchdog prober and eviction.
+	Controllers ControllerOptions
 	// serverVersion is a seam for tests; nil asks the API server.
 	serverVersion func(*rest.Config) (major, minor int, err error)
 }
@@ -106,7 +110,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			Port:    opts.WebhookPort,
 			CertDir: opts.CertDir,
 		}),
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			// Every pod in the cluster is cached for the controllers; keep
+			// only what they read.
+			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -159,6 +168,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("add readyz check: %w", err)
+	}
+	if err := addControllers(ctx, mgr, opts, reg); err != nil {
+		return nil, err
 	}
 	return mgr, nil
 }

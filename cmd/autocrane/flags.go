@@ -61,4 +61,16 @@ func (e *envFlags) Bool(p *bool, name string, def bool, doc string) {
 	e.fs.BoolVar(p, name, def, doc+" ($"+envName(name)+")")
 }
 
+func (e *envFlags) Float64(p *float64, name string, def float64, doc string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a number: %w", envName(name), v, errUsage))
+		} else {
+			def = f
+		}
+	}
+	e.fs.Float64Var(p, name, def, doc+" ($"+envName(name)+")")
+}
+
 func (e *envFlags) err() error { return errors.Join(e.errs...) }

@@ -56,6 +56,13 @@ func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envFlags)
 	e.String(&m.pullPolicy, "image-pull-policy", string(def.ImagePullPolicy), "pull policy of the injected containers: Always, IfNotPresent or Never")
 	e.Int(&m.dataDeployerPort, "datadeployer-port", int(def.DataDeployerPort), "port the injected datadeployer listens on inside the pod")
 	e.Int(&m.watchdogHealthzPort, "watchdoghealthz-port", int(def.WatchdogHealthzPort), "port the injected watchdoghealthz sidecar listens on inside the pod")
+	c := &m.opts.Controllers
+	e.Bool(&c.Disabled, "disable-controllers", false, "serve the webhooks only: no watchdog prober, no eviction")
+	e.Int(&c.ProbeWorkers, "probe-workers", 32, "watchdog probes that run at once")
+	e.Bool(&c.EvictionDryRun, "dry-run-evictions", false, "log and record Events for the evictions that would happen, without evicting")
+	e.Float64(&c.EvictionStormShare, "eviction-storm-share", 0.5, "evict none of an owner's pods while more than this share of them (and at least two) are in error")
+	e.Float64(&c.EvictionsPerMinute, "evictions-per-minute", 30, "cluster-wide cap on evictions")
+	e.Int(&c.EvictionBurst, "eviction-burst", 5, "evictions allowed at once above the per-minute rate")
 	m.zap.BindFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), managerUsage)

@@ -1,0 +1,64 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/autocrane/autocrane/controller"
+	"github.com/autocrane/autocrane/controller/eviction"
+	"github.com/autocrane/autocrane/controller/watchdog"
+)
+
+// ControllerOptions configure the controllers. Zero values mean defaults.
+type ControllerOptions struct {
+	// Disabled runs the webhooks only.
+	Disabled bool
+	// ProbeWorkers is how many watchdog probes run at once; 0: 32.
+	ProbeWorkers int
+	// EvictionDryRun logs and records Events instead of evicting.
+	EvictionDryRun bool
+	// EvictionStormShare: evict none of an owner's pods when more than this
+	// share of them (and at least two) are in error; 0: 0.5.
+	EvictionStormShare float64
+	// EvictionsPerMinute caps evictions cluster-wide; 0: 30.
+	EvictionsPerMinute float64
+	// EvictionBurst is the rate limit's burst; 0: 5.
+	EvictionBurst int
+	// ProbeDial is a seam for tests that record the prober's connections.
+	ProbeDial watchdog.DialFunc
+}
+
+// addControllers adds the leader-elected controllers and the pod cache
+// index they share.
+func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
+	c := opts.Controllers
+	if c.Disabled {
+		return nil
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, controller.OwnerIndex, controller.IndexOwner); err != nil {
+		return fmt.Errorf("index pods by owner: %w", err)
+	}
+	if _, err := watchdog.Setup(mgr, watchdog.Options{
+		Workers:    c.ProbeWorkers,
+		Dial:       c.ProbeDial,
+		Registerer: reg,
+		Log:        opts.Logger,
+	}); err != nil {
+		return err
+	}
+	if _, err := eviction.Setup(mgr, eviction.Options{
+		StormShare:    c.EvictionStormShare,
+		RatePerMinute: c.EvictionsPerMinute,
+		Burst:         c.EvictionBurst,
+		DryRun:        c.EvictionDryRun,
+		Registerer:    reg,
+		Log:           opts.Logger,
+	}); err != nil {
+		return err
+	}
+	return nil
+}
