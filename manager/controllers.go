@@ -30,6 +30,10 @@ type ControllerOptions struct {
 	EvictionBurst int
 	// ProbeDial is a seam for tests that record the prober's connections.
 	ProbeDial watchdog.DialFunc
+	// SkipNameValidation lets one process build the controllers more than
+	// once (tests that restart the manager); controller-runtime otherwise
+	// refuses a second controller of the same name.
+	SkipNameValidation bool
 }
 
 // addControllers adds the leader-elected controllers and the pod cache
@@ -43,20 +47,22 @@ func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg pro
 		return fmt.Errorf("index pods by owner: %w", err)
 	}
 	if _, err := watchdog.Setup(mgr, watchdog.Options{
-		Workers:    c.ProbeWorkers,
-		Dial:       c.ProbeDial,
-		Registerer: reg,
-		Log:        opts.Logger,
+		Workers:            c.ProbeWorkers,
+		SkipNameValidation: c.SkipNameValidation,
+		Dial:               c.ProbeDial,
+		Registerer:         reg,
+		Log:                opts.Logger,
 	}); err != nil {
 		return err
 	}
 	if _, err := eviction.Setup(mgr, eviction.Options{
-		StormShare:    c.EvictionStormShare,
-		RatePerMinute: c.EvictionsPerMinute,
-		Burst:         c.EvictionBurst,
-		DryRun:        c.EvictionDryRun,
-		Registerer:    reg,
-		Log:           opts.Logger,
+		StormShare:         c.EvictionStormShare,
+		RatePerMinute:      c.EvictionsPerMinute,
+		Burst:              c.EvictionBurst,
+		DryRun:             c.EvictionDryRun,
+		SkipNameValidation: c.SkipNameValidation,
+		Registerer:         reg,
+		Log:                opts.Logger,
 	}); err != nil {
 		return err
 	}

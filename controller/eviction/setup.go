@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
@@ -29,8 +30,11 @@ type Options struct {
 	// DryRun logs and records Events without evicting.
 	DryRun     bool
 	Registerer prometheus.Registerer
-	Clock      clock.PassiveClock
-	Log        logr.Logger
+	// SkipNameValidation allows a second controller of the same name in
+	// one process (tests that restart the manager).
+	SkipNameValidation bool
+	Clock              clock.PassiveClock
+	Log                logr.Logger
 }
 
 // Setup adds the eviction controller to mgr; it runs on the leader only.
@@ -76,6 +80,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 			DeleteFunc:  func(e event.DeleteEvent) bool { r.forget(e.Object.GetUID()); return false },
 			GenericFunc: func(e event.GenericEvent) bool { return inError(e.Object) },
 		})).
+		WithOptions(ctrlcontroller.Options{SkipNameValidation: &opts.SkipNameValidation}).
 		Complete(r)
 	if err != nil {
 		return nil, fmt.Errorf("add eviction controller: %w", err)

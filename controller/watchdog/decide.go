@@ -84,15 +84,19 @@ func Decide(s PodState, now time.Time) Patch {
 			p.Annotations[key] = nil
 		}
 	}
-	posted := PostedStatuses(s.Annotations, probed)
-	for name, st := range posted {
+	// The status of a dropped watchdog is going: it neither counts nor
+	// keeps the pod watched, or the last dropped probe would leave the
+	// label at unknown for one more write.
+	posted := 0
+	for name, st := range PostedStatuses(s.Annotations, probed) {
 		if !slices.Contains(s.Dropped, name) {
 			levels = append(levels, st.Level)
+			posted++
 		}
 	}
 
 	current, hasLabel := s.Labels[spec.LabelHealth]
-	watched := len(s.Probes) > 0 || len(posted) > 0
+	watched := len(s.Probes) > 0 || posted > 0
 	switch want := spec.Health(levels); {
 	case watched && (!hasLabel || current != want):
 		p.Labels[spec.LabelHealth] = &want

@@ -195,8 +195,10 @@ func describeError(err error, timeout time.Duration) string {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Sprintf("no answer within %s", timeout)
 	}
+	// The client turns a plain HTTP answer to a TLS hello into
+	// ErrSchemeMismatch, no longer a RecordHeaderError.
 	var tlsErr tls.RecordHeaderError
-	if errors.As(err, &tlsErr) {
+	if errors.As(err, &tlsErr) || errors.Is(err, http.ErrSchemeMismatch) {
 		return "TLS handshake failed"
 	}
 	return "request failed"

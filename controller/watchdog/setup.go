@@ -30,8 +30,11 @@ type Options struct {
 	Dial DialFunc
 	// Registerer receives the metrics; required.
 	Registerer prometheus.Registerer
-	Clock      clock.WithTicker
-	Log        logr.Logger
+	// SkipNameValidation allows a second controller of the same name in
+	// one process (tests that restart the manager).
+	SkipNameValidation bool
+	Clock              clock.WithTicker
+	Log                logr.Logger
 }
 
 // Setup adds the prober (its scheduler and its pod controller) to mgr. Both
@@ -66,7 +69,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Named("watchdog-prober").
 		For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(Watched))).
 		WatchesRawSource(source.Channel(r.Changed, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &opts.SkipNameValidation}).
 		Complete(r)
 	if err != nil {
 		return nil, fmt.Errorf("add prober controller: %w", err)
