@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/autocrane/autocrane/injector"
 	"github.com/autocrane/autocrane/manager"
@@ -33,6 +34,10 @@ var suite struct {
 	// stopManager stops the shared manager (and its webhook server);
 	// restartManager starts a new one. Tests that stop it restart it.
 	stopManager func() error
+	// writes counts the manager's API writes to pods, by namespace.
+	writes *writeCounter
+	// dials records every address the prober dialled.
+	dials *dialRecorder
 }
 
 // policyDir holds AutoCrane's ValidatingAdmissionPolicies, installed as they
@@ -62,6 +67,8 @@ func runSuite(m *testing.M) int {
 	}()
 	suite.env = env
 	suite.config = injector.DefaultConfig()
+	suite.writes = &writeCounter{}
+	suite.dials = &dialRecorder{}
 
 	if err := installPolicies(ctx, env); err != nil {
 		fmt.Fprintf(os.Stderr, "install policies: %v\n", err)
@@ -109,7 +116,9 @@ func installPolicies(ctx context.Context, env *framework.Env) error {
 // serving the webhook where envtest pointed the installed configurations.
 func startManager(ctx context.Context, env *framework.Env, reg *prometheus.Registry) (stop func() error, err error) {
 	wio := env.Environment.WebhookInstallOptions
-	mgr, err := manager.New(ctx, env.Config, manager.Options{
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(suite.writes.wrap)
+	mgr, err := manager.New(ctx, cfg, manager.Options{
 		WebhookHost:            wio.LocalServingHost,
 		WebhookPort:            wio.LocalServingPort,
 		CertDir:                wio.LocalServingCertDir,
@@ -119,6 +128,12 @@ func startManager(ctx context.Context, env *framework.Env, reg *prometheus.Regis
 		Injector:               suite.config,
 		MetricsRegistry:        reg,
 		Logger:                 testLogger(),
+		Controllers: manager.ControllerOptions{
+			ProbeDial:          suite.dials.dial,
+			EvictionsPerMinute: 600,
+			EvictionBurst:      20,
+			SkipNameValidation: true,
+		},
 	})
 	if err != nil {
 		return nil, err
