@@ -138,7 +138,8 @@ func startManager(ctx context.Context, env *framework.Env, reg *prometheus.Regis
 	if err != nil {
 		return nil, err
 	}
-	mctx, cancel := context.WithCancel(ctx)
+	// The manager outlives the test that (re)starts it: only stop ends it.
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
 	stop = func() error {
