@@ -106,8 +106,8 @@ func NewProber(pods PodIPs, opts ProberOptions) *Prober {
 			MaxIdleConnsPerHost:    2,
 			IdleConnTimeout:        idle,
 			MaxResponseHeaderBytes: 16 << 10,
-			ReadBufferSize:         4 << 10,
-			WriteBufferSize:        1 << 10,
+			ReadBufferSize:         1 << 10,
+			WriteBufferSize:        512,
 			// Watchdog TLS gives privacy on the wire; the pod's identity is
 			// its current IP, checked before every dial.
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
