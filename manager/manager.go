@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,6 +62,14 @@ type Options struct {
 	// Injector configures what is injected. Its SidecarMode is set from
 	// SidecarMode.
 	Injector injector.Config
+	// --- webhook certificates (manager/certs.go) ---
+	// CertMode is where the webhook's certificate comes from:
+	// CertModeCertManager (tls.crt and tls.key in CertDir) or
+	// CertModeSelfManaged (a Secret kept by the leader). Empty: cert-manager.
+	CertMode string
+	// SelfManagedCerts configures CertModeSelfManaged.
+	SelfManagedCerts SelfManagedCerts
+	// --- end webhook certificates ---
 	// MetricsRegistry receives AutoCrane's own metrics. Nil: controller-
 	// runtime's registry, which the metrics endpoint serves.
 	MetricsRegistry prometheus.Registerer
@@ -91,6 +100,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("build scheme: %w", err)
 	}
+	certSetup, err := newCertSetup(opts) // webhook certificates (manager/certs.go)
+	if err != nil {
+		return nil, err
+	}
 	leNamespace := opts.LeaderElectionNamespace
 	if leNamespace == "" {
 		leNamespace = opts.Namespace
@@ -109,12 +122,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			Host:    opts.WebhookHost,
 			Port:    opts.WebhookPort,
 			CertDir: opts.CertDir,
+			TLSOpts: []func(*tls.Config){certSetup.tlsOption}, // webhook certificates
 		}),
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
 			// Every pod in the cluster is cached for the controllers; keep
 			// only what they read.
-			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
+			// certSetup adds the webhook certificate's Secret and configurations.
+			ByObject: certSetup.withCacheByObject(map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}}),
 		},
 	})
 	if err != nil {
@@ -135,6 +150,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	reg := opts.MetricsRegistry
 	if reg == nil {
 		reg = ctrlmetrics.Registry
+	}
+	if err := certSetup.addTo(ctx, mgr, reg, log); err != nil { // webhook certificates
+		return nil, err
 	}
 	handlerOpts := webhook.Options{
 		Namespaces:         mgr.GetCache(),

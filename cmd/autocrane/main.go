@@ -21,6 +21,10 @@ const usage = `autocrane: ships container services safely on Kubernetes.
 Usage:
   autocrane manager [flags]      run the admission webhooks (and later the controllers)
   autocrane inject -f FILE|-     inject offline, like the mutating webhook would
+  autocrane doctor [flags]       check a live install and say what is wrong
+  autocrane watchdog get POD     show a pod's watchdogs and health
+  autocrane watchdog post POD --name N --level L [--message M]
+                                 record watchdog N's level on a pod
   autocrane version              print the version
   autocrane help [COMMAND]       print help
 
@@ -47,6 +51,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runManager(ctx, args[1:], stdout, stderr)
 	case "inject":
 		err = cli.Inject(ctx, args[1:], stdin, stdout, stderr)
+	case "watchdog":
+		err = cli.Watchdog(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 	case "help", "-h", "--help":

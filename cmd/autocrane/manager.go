@@ -6,11 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/autocrane/autocrane/certs"
 	"github.com/autocrane/autocrane/injector"
 	"github.com/autocrane/autocrane/manager"
 )
@@ -32,6 +36,7 @@ type managerFlags struct {
 	pullPolicy          string
 	dataDeployerPort    int
 	watchdogHealthzPort int
+	certExtraSANs       string // comma-separated; webhook certificates
 	zap                 zap.Options
 }
 
@@ -63,6 +68,17 @@ func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envFlags)
 	e.Float64(&c.EvictionStormShare, "eviction-storm-share", 0.5, "evict none of an owner's pods while more than this share of them (and at least two) are in error")
 	e.Float64(&c.EvictionsPerMinute, "evictions-per-minute", 30, "cluster-wide cap on evictions")
 	e.Int(&c.EvictionBurst, "eviction-burst", 5, "evictions allowed at once above the per-minute rate")
+	// Webhook certificates (docs/tls.md).
+	sm := &m.opts.SelfManagedCerts
+	e.String(&m.opts.CertMode, "cert-mode", manager.CertModeCertManager, "where the webhook's certificate comes from: cert-manager (tls.crt and tls.key in --webhook-cert-dir, written by cert-manager or anyone, reloaded when they change) or self-managed (the leader keeps a CA and the certificate in the Secret --cert-secret-name and writes the CA into the webhook configurations' caBundle; every replica serves it from memory)")
+	e.String(&sm.SecretName, "cert-secret-name", manager.DefaultCertSecretName, "self-managed: the kubernetes.io/tls Secret in --namespace holding the CA and the serving certificate")
+	e.String(&sm.ServiceName, "webhook-service-name", manager.DefaultWebhookServiceName, "self-managed: the webhook's Service; the certificate is valid for <name>.<namespace>.svc and <name>.<namespace>.svc.cluster.local")
+	e.String(&m.certExtraSANs, "cert-extra-sans", "", "self-managed: more names for the certificate, comma-separated IP addresses or DNS names")
+	e.String(&sm.MutatingWebhookConfiguration, "mutating-webhook-configuration", certs.DefaultMutatingWebhookConfiguration, "self-managed: the MutatingWebhookConfiguration whose caBundle the leader keeps")
+	e.String(&sm.ValidatingWebhookConfiguration, "validating-webhook-configuration", certs.DefaultValidatingWebhookConfiguration, "self-managed: the ValidatingWebhookConfiguration whose caBundle the leader keeps")
+	e.Duration(&sm.Policy.CALifetime, "cert-ca-lifetime", certs.DefaultCALifetime, "self-managed: validity of a new CA; the CA is rotated at two thirds of it")
+	e.Duration(&sm.Policy.ServingLifetime, "cert-serving-lifetime", certs.DefaultServingLifetime, "self-managed: validity of a new serving certificate (never past its CA's); renewed at two thirds of it")
+	e.Duration(&sm.Policy.CAOverlap, "cert-ca-overlap", certs.DefaultCAOverlap, "self-managed: how long a new CA is trusted before it signs, and the old one after; must exceed the time a Secret and a webhook configuration take to reach every replica and API server, and be under a sixth of --cert-ca-lifetime")
 	m.zap.BindFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), managerUsage)
@@ -86,12 +102,16 @@ func runManager(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
 	m.opts.Injector.ImagePullPolicy = corev1.PullPolicy(m.pullPolicy)
+	if m.certExtraSANs != "" {
+		m.opts.SelfManagedCerts.ExtraSANs = strings.Split(m.certExtraSANs, ",")
+	}
 	m.opts.Injector.DataDeployerPort = int32(m.dataDeployerPort)
 	m.opts.Injector.WatchdogHealthzPort = int32(m.watchdogHealthzPort)
 	log := zap.New(zap.UseFlagOptions(&m.zap), zap.WriteTo(stderr))
 	m.opts.Logger = log
 	log.Info("starting", "version", version, "webhookPort", m.opts.WebhookPort, "certDir", m.opts.CertDir,
 		"namespace", m.opts.Namespace, "sidecarMode", m.opts.SidecarMode, "leaderElection", m.opts.LeaderElection,
+		"certMode", m.opts.CertMode, "certSecretName", m.opts.SelfManagedCerts.SecretName,
 		"dataDeployerImage", m.opts.Injector.DataDeployerImage, "watchdogHealthzImage", m.opts.Injector.WatchdogHealthzImage)
 
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -108,4 +128,18 @@ func runManager(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
 	return nil
+}
+
+// Duration declares a time.Duration flag (Go syntax: 90s, 10m, 2160h)
+// whose default comes from the environment like the other envFlags.
+func (e *envFlags) Duration(p *time.Duration, name string, def time.Duration, doc string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a duration such as 90s or 10m: %w", envName(name), v, errUsage))
+		} else {
+			def = d
+		}
+	}
+	e.fs.DurationVar(p, name, def, doc+" ($"+envName(name)+")")
 }
