@@ -32,6 +32,11 @@ func (c *Controller) act(ctx context.Context, line Line, cm *corev1.ConfigMap, i
 	log := c.log.WithValues("line", line.String())
 	wrote, err := c.writeState(ctx, line, cm, d.State)
 	if err != nil {
+		if apierrors.IsAlreadyExists(err) && cm == nil && !c.recentlyWritten(line.Name()) {
+			// The cache would have it if it carried our label.
+			c.metrics.Writes.WithLabelValues("state", "error").Inc()
+			return ctrl.Result{}, fmt.Errorf("a ConfigMap %s/%s exists without the label %s=true: rename or label it: %w", c.stateNS, line.Name(), LabelState, err)
+		}
 		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 			c.metrics.Writes.WithLabelValues("state", "conflict").Inc()
 			log.V(1).Info("state changed underneath; deciding again")
@@ -122,10 +127,17 @@ func setIdentity(cm *corev1.ConfigMap, line Line) {
 	cm.Annotations[AnnotationStoreURL] = line.StoreURL
 }
 
+func (c *Controller) recentlyWritten(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mark, ok := c.written[name]
+	return ok && c.clock.Since(mark.at) < staleLimit
+}
+
 func (c *Controller) setWritten(name, replaced string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.written[name] = replaced
+	c.written[name] = writeMark{replaced: replaced, at: c.clock.Now()}
 }
 
 // patchRequest writes one pod's request key, alone, with a merge patch that

@@ -23,8 +23,12 @@ import (
 func podReady(p *corev1.Pod) bool { return podcache.PodReady(p) }
 
 // staleRetry is how soon a line is looked at again when the state cache has
-// not yet seen the controller's own last write.
-const staleRetry = 250 * time.Millisecond
+// not yet seen the controller's own last write; after staleLimit the cache
+// is trusted again (someone may have deleted what we wrote).
+const (
+	staleRetry = 250 * time.Millisecond
+	staleLimit = 30 * time.Second
+)
 
 // Reconcile decides for one line (the request names its state ConfigMap)
 // and acts on the decision.
@@ -111,7 +115,7 @@ func (c *Controller) lineOf(name string, cm *corev1.ConfigMap) (Line, bool) {
 func (c *Controller) stale(name string, cm *corev1.ConfigMap) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	replaced, ok := c.written[name]
+	mark, ok := c.written[name]
 	if !ok {
 		return false
 	}
@@ -119,7 +123,7 @@ func (c *Controller) stale(name string, cm *corev1.ConfigMap) bool {
 	if cm != nil {
 		rv = cm.ResourceVersion
 	}
-	if rv == replaced {
+	if rv == mark.replaced && c.clock.Since(mark.at) < staleLimit {
 		return true
 	}
 	delete(c.written, name)

@@ -22,6 +22,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/autocrane/autocrane/spec"
@@ -140,7 +141,7 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 	f.c = &Controller{
 		client: cl, states: cl, stateNS: stateNS, repo: f.repo, recorder: f.events, metrics: m, clock: f.clock,
 		log: logr.Discard(), poll: DefaultPollInterval, deadline: DefaultProgressDeadline,
-		lines: map[string]Line{}, written: map[string]string{},
+		lines: map[string]Line{}, written: map[string]writeMark{},
 	}
 	return f
 }
@@ -409,5 +410,59 @@ func TestStatusReconcile(t *testing.T) {
 		}
 	}); len(keys) != 3 {
 		t.Errorf("annotations %v: only the status key may be added", keys)
+	}
+}
+
+// TestReconcileWaitsForOwnWrite: after a write, a cache that still shows
+// the replaced ConfigMap is not decided on. Here the stale state (no
+// rollout) with an unreachable repository would decide nothing to write,
+// and move web-0, which the write sent to v2, back to v1.
+func TestReconcileWaitsForOwnWrite(t *testing.T) {
+	v1 := ver(1)
+	data, _ := State{Line: testLine, LKG: lkg(v1)}.Marshal()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: stateNS, Name: testLine.Name(), Labels: map[string]string{LabelState: "true"}}, Data: map[string]string{KeyState: data}}
+	f := newFixture(t, cm, appPod("web-0", v1.Request("models"), liveStatus(v1, t0)), appPod("web-1", v1.Request("models"), liveStatus(v1, t0)))
+	old := &corev1.ConfigMap{}
+	if err := f.client.Get(t.Context(), client.ObjectKeyFromObject(cm), old); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile(t) // starts v2: writes the state, moves web-0
+	want := map[string]string{"web-0": "v2", "web-1": "v1"}
+	if diff := cmp.Diff(want, f.requests(t)); diff != "" {
+		t.Fatalf("requests (-want +got):\n%s", diff)
+	}
+	f.c.states = staleReader{Reader: f.client, old: old}
+	f.repo.err = errors.New("connection refused")
+	if res := f.reconcile(t); res.RequeueAfter != staleRetry {
+		t.Errorf("requeue after %s, want %s", res.RequeueAfter, staleRetry)
+	}
+	if diff := cmp.Diff(want, f.requests(t)); diff != "" {
+		t.Errorf("decided on a stale state (-want +got):\n%s", diff)
+	}
+	f.c.states = f.client
+	f.reconcile(t)
+	if diff := cmp.Diff(want, f.requests(t)); diff != "" {
+		t.Errorf("requests once the cache caught up (-want +got):\n%s", diff)
+	}
+}
+
+func TestTrigger(t *testing.T) {
+	f := newFixture(t)
+	f.c.trigger = make(chan event.GenericEvent, 4)
+	pod := appPod("web-0", "", "")
+	f.c.linesOfPod(t.Context(), pod)
+	f.c.Trigger("http://elsewhere:9790", "models")
+	f.c.Trigger(testLine.StoreURL, "other")
+	f.c.Trigger(testLine.StoreURL, "models")
+	if n := len(f.c.trigger); n != 1 {
+		t.Fatalf("%d lines triggered, want 1", n)
+	}
+	got := (<-f.c.trigger).Object
+	if got.GetNamespace() != stateNS || got.GetName() != testLine.Name() {
+		t.Errorf("triggered %s/%s, want %s/%s", got.GetNamespace(), got.GetName(), stateNS, testLine.Name())
+	}
+	// A full queue drops the trigger rather than block: the poll does the work.
+	for range 10 {
+		f.c.Trigger(testLine.StoreURL, "models")
 	}
 }

@@ -138,7 +138,13 @@ type Controller struct {
 	// written remembers, per line, the ConfigMap resourceVersion a write
 	// replaced, so a decision is never made on a cache older than our
 	// own last write.
-	written map[string]string
+	written map[string]writeMark
+}
+
+// writeMark is a state write the cache may not have seen yet.
+type writeMark struct {
+	replaced string
+	at       time.Time
 }
 
 // Setup adds the data rollout to mgr: a cache of the state ConfigMaps (run
@@ -185,7 +191,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		deadline: opts.ProgressDeadline,
 		trigger:  make(chan event.GenericEvent, 1024),
 		lines:    map[string]Line{},
-		written:  map[string]string{},
+		written:  map[string]writeMark{},
 	}
 	usesData := predicate.NewPredicateFuncs(func(o client.Object) bool { return len(deployments(o.GetAnnotations())) > 0 })
 	err = ctrl.NewControllerManagedBy(mgr).
