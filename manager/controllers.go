@@ -3,12 +3,14 @@ package manager
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/autocrane/autocrane/controller"
+	"github.com/autocrane/autocrane/controller/datarollout"
 	"github.com/autocrane/autocrane/controller/eviction"
 	"github.com/autocrane/autocrane/controller/watchdog"
 )
@@ -34,6 +36,9 @@ type ControllerOptions struct {
 	// once (tests that restart the manager); controller-runtime otherwise
 	// refuses a second controller of the same name.
 	SkipNameValidation bool
+	// DataPollInterval is how often each data rollout asks its repository
+	// for new versions; 0: 30 s.
+	DataPollInterval time.Duration
 }
 
 // addControllers adds the leader-elected controllers and the pod cache
@@ -63,6 +68,21 @@ func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg pro
 		SkipNameValidation: c.SkipNameValidation,
 		Registerer:         reg,
 		Log:                opts.Logger,
+	}); err != nil {
+		return err
+	}
+	if opts.Namespace == "" {
+		// The rollout state lives in AutoCrane's own namespace.
+		opts.Logger.Info("data rollouts are off: no --namespace to keep their state in")
+		return nil
+	}
+	if _, err := datarollout.Setup(ctx, mgr, datarollout.Options{
+		StateNamespace:     opts.Namespace,
+		PollInterval:       c.DataPollInterval,
+		DeployerPort:       opts.Injector.DataDeployerPort,
+		Registerer:         reg,
+		Log:                opts.Logger,
+		SkipNameValidation: c.SkipNameValidation,
 	}); err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envFlags)
 	e.Float64(&c.EvictionStormShare, "eviction-storm-share", 0.5, "evict none of an owner's pods while more than this share of them (and at least two) are in error")
 	e.Float64(&c.EvictionsPerMinute, "evictions-per-minute", 30, "cluster-wide cap on evictions")
 	e.Int(&c.EvictionBurst, "eviction-burst", 5, "evictions allowed at once above the per-minute rate")
+	e.Duration(&c.DataPollInterval, "data-poll-interval", 30*time.Second, "how often each data rollout asks its repository for new versions (at least 1s); data rollouts need --namespace, where their state lives")
 	// Webhook certificates (docs/tls.md).
 	sm := &m.opts.SelfManagedCerts
 	e.String(&m.opts.CertMode, "cert-mode", manager.CertModeCertManager, "where the webhook's certificate comes from: cert-manager (tls.crt and tls.key in --webhook-cert-dir, written by cert-manager or anyone, reloaded when they change) or self-managed (the leader keeps a CA and the certificate in the Secret --cert-secret-name and writes the CA into the webhook configurations' caBundle; every replica serves it from memory)")

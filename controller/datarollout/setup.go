@@ -71,6 +71,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	Clock      clock.PassiveClock
 	Log        logr.Logger
+	// SkipNameValidation allows a second controller of the same name in
+	// one process (tests that restart the manager).
+	SkipNameValidation bool
 }
 
 func (o *Options) setDefaults() error {
@@ -199,7 +202,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(c.linesOfPod), builder.WithPredicates(usesData, podChanged())).
 		WatchesRawSource(source.Kind[client.Object](states, &corev1.ConfigMap{}, &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(c.trigger, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, SkipNameValidation: &opts.SkipNameValidation}).
 		Complete(c)
 	if err != nil {
 		return nil, fmt.Errorf("add data rollout controller: %w", err)
@@ -215,7 +218,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("data-status").
 		For(&corev1.Pod{}, builder.WithPredicates(usesData)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &opts.SkipNameValidation}).
 		Complete(sr)
 	if err != nil {
 		return nil, fmt.Errorf("add data status controller: %w", err)

@@ -14,6 +14,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/autocrane/autocrane/injector"
@@ -72,6 +75,12 @@ func runSuite(m *testing.M) int {
 
 	if err := installPolicies(ctx, env); err != nil {
 		fmt.Fprintf(os.Stderr, "install policies: %v\n", err)
+		return 1
+	}
+	// AutoCrane's namespace holds the data rollout state, as installed.
+	own := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ownNamespace}}
+	if err := env.Client.Create(ctx, own); err != nil && !apierrors.IsAlreadyExists(err) {
+		fmt.Fprintf(os.Stderr, "create namespace %s: %v\n", ownNamespace, err)
 		return 1
 	}
 	if err := restartManager(ctx); err != nil {
