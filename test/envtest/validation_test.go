@@ -170,6 +170,9 @@ func TestUpdatesWithoutAutoCraneChangesSkipTheWebhook(t *testing.T) {
 	if err := suite.env.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
+	// The prober labels the new pod (health unknown: it has no IP yet),
+	// which is an AutoCrane change; count only after that write.
+	waitHealth(ctx, t, ns, pod.Name, spec.HealthUnknown)
 	before := validations(t, "Pod", "")
 	patch := client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"team":"a"},"annotations":{"example.com/x":"y"}}}`))
 	if err := suite.env.Client.Patch(ctx, pod, patch); err != nil {
