@@ -19,6 +19,11 @@ const (
 	VolumeData    = "autocrane-data"
 	VolumePodInfo = "autocrane-podinfo"
 	VolumeNoToken = "autocrane-no-token"
+
+	// DataDeployerWatchdogKey registers the datadeployer's /watchdog as
+	// watchdog "autocrane-data" of pods with data deployments, unless the
+	// user set that key.
+	DataDeployerWatchdogKey = "probe.autocrane.io/autocrane-data"
 )
 
 // Paths inside the injected containers.

@@ -77,12 +77,18 @@ func Inject(pod *corev1.Pod, want spec.Pod, cfg Config) (*corev1.Pod, error) {
 		c.VolumeMounts, rec.Mounts = reconcile(c.VolumeMounts, prev.Mounts, reservedVolumes, d.appMounts, mountName)
 	}
 
-	// The default container is ours to set only when the user has not.
+	// The default container, and the datadeployer's watchdog, are ours to
+	// set only when the user has not.
 	_, userSet := out.Annotations[spec.AnnotationDefaultContainer]
 	ownsDefault := slices.Contains(prev.Annotations, spec.AnnotationDefaultContainer)
+	_, userProbe := out.Annotations[DataDeployerWatchdogKey]
+	ownsProbe := slices.Contains(prev.Annotations, DataDeployerWatchdogKey)
 	if d.empty() {
 		if ownsDefault {
 			delete(out.Annotations, spec.AnnotationDefaultContainer)
+		}
+		if ownsProbe {
+			delete(out.Annotations, DataDeployerWatchdogKey)
 		}
 		delete(out.Annotations, spec.AnnotationInjected)
 		return out, nil
@@ -93,6 +99,15 @@ func Inject(pod *corev1.Pod, want spec.Pod, cfg Config) (*corev1.Pod, error) {
 	if app != "" && (ownsDefault || !userSet) {
 		out.Annotations[spec.AnnotationDefaultContainer] = app
 		rec.Annotations = []string{spec.AnnotationDefaultContainer}
+	}
+	// Data failures feed the watchdogs: the datadeployer's /watchdog turns
+	// error while a sync keeps failing.
+	switch {
+	case len(want.Deployments) > 0 && (ownsProbe || !userProbe):
+		out.Annotations[DataDeployerWatchdogKey] = fmt.Sprintf("%s:%d/watchdog", spec.PodIPPlaceholder, cfg.DataDeployerPort)
+		rec.Annotations = append(rec.Annotations, DataDeployerWatchdogKey)
+	case len(want.Deployments) == 0 && ownsProbe:
+		delete(out.Annotations, DataDeployerWatchdogKey)
 	}
 	rec.Hash = hash(d, rec)
 	out.Annotations[spec.AnnotationInjected] = rec.String()

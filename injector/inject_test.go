@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
@@ -247,8 +248,42 @@ func TestInjectKeepsUserDefaultContainer(t *testing.T) {
 		t.Errorf("default container: %q", got)
 	}
 	rec, _ := spec.ParseInjected(out.Annotations[spec.AnnotationInjected])
-	if len(rec.Annotations) != 0 {
+	if slices.Contains(rec.Annotations, spec.AnnotationDefaultContainer) {
 		t.Errorf("record claims %v", rec.Annotations)
+	}
+}
+
+// The datadeployer's /watchdog becomes a watchdog of pods with data, and
+// goes with the data; a user's own value for the key is kept.
+func TestInjectRegistersTheDataDeployerWatchdog(t *testing.T) {
+	pod := makePod("web").withData().obj()
+	out := mustInject(t, pod, DefaultConfig())
+	if got, want := out.Annotations[DataDeployerWatchdogKey], "POD_IP:9780/watchdog"; got != want {
+		t.Fatalf("%s = %q, want %q", DataDeployerWatchdogKey, got, want)
+	}
+	if _, err := spec.ParseProbe("autocrane-data", out.Annotations[DataDeployerWatchdogKey], nil); err != nil {
+		t.Fatalf("the registered watchdog does not parse: %v", err)
+	}
+	again := mustInject(t, out, DefaultConfig())
+	if !equality.Semantic.DeepEqual(out, again) {
+		t.Errorf("re-injection changed the pod")
+	}
+	// Without data, the registration goes.
+	noData := out.DeepCopy()
+	for k := range noData.Annotations {
+		if strings.HasPrefix(k, spec.PrefixData) {
+			delete(noData.Annotations, k)
+		}
+	}
+	if got := mustInject(t, noData, DefaultConfig()); got.Annotations[DataDeployerWatchdogKey] != "" {
+		t.Errorf("registration kept without data: %q", got.Annotations[DataDeployerWatchdogKey])
+	}
+	// A user's own value wins and is not claimed.
+	user := makePod("web").withData().annotate(DataDeployerWatchdogKey, "POD_IP:9999/mine").obj()
+	got := mustInject(t, user, DefaultConfig())
+	rec, _ := spec.ParseInjected(got.Annotations[spec.AnnotationInjected])
+	if got.Annotations[DataDeployerWatchdogKey] != "POD_IP:9999/mine" || slices.Contains(rec.Annotations, DataDeployerWatchdogKey) {
+		t.Errorf("user value %q, record %v", got.Annotations[DataDeployerWatchdogKey], rec.Annotations)
 	}
 }
 
