@@ -37,7 +37,8 @@ demo: ## Start a control plane, run AutoCrane against it, apply config/samples a
 	@assets=$$(hack/envtest-assets.sh); \
 	KUBEBUILDER_ASSETS=$$assets $(GO) run ./hack/demo $(DEMO_FLAGS)
 
-FUZZ_PACKAGES ?= ./spec ./injector ./webhook
+# Every package with a fuzz target.
+FUZZ_PACKAGES ?= $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u)
 # Each target runs a fixed number of inputs, under a generous timeout: Go's
 # fuzzer does not report an input that hangs a worker when -fuzztime is a
 # duration, but a run that cannot reach its count hits the timeout, fails
@@ -56,8 +57,27 @@ fuzz: ## Run every fuzz target for FUZZEXECS inputs each; crashers and hangs lan
 
 .PHONY: bench
 bench: ## Run the benchmarks (see docs/benchmarks.md).
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 -cpu 1 ./webhook/ ./injector/
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 -cpu 1 ./webhook/ ./injector/ ./sidecars/datarepository/ ./sidecars/datadeployer/...
 
 .PHONY: update-golden
 update-golden: ## Rewrite golden files and generated docs after an intended change.
 	UPDATE_GOLDEN=1 $(GO) test ./spec/ ./injector/ ./cli/ ./cmd/...
+
+# A real single-node cluster for the end-to-end tests (docs/cluster.md).
+# cluster-up and e2e need root; they change host networking and undo it.
+.PHONY: images
+images: ## Build the AutoCrane image and the pause image into _output/images.
+	$(GO) run ./hack/imagebuild $(IMAGEBUILD_FLAGS)
+
+.PHONY: cluster-up
+cluster-up: images ## Start a real single-node cluster (root); prints its KUBECONFIG.
+	hack/cluster-up $(CLUSTER_FLAGS)
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster and restore the machine.
+	hack/cluster-down $(CLUSTER_FLAGS)
+
+E2E_TIMEOUT ?= 30m
+.PHONY: e2e
+e2e: ## End-to-end tests on a real cluster, started and stopped unless E2E_KUBECONFIG is set (root).
+	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/ $(E2E_FLAGS)
