@@ -13,6 +13,7 @@ import (
 	"github.com/autocrane/autocrane/controller/datarollout"
 	"github.com/autocrane/autocrane/controller/eviction"
 	"github.com/autocrane/autocrane/controller/watchdog"
+	"github.com/autocrane/autocrane/webhook"
 )
 
 // ControllerOptions configure the controllers. Zero values mean defaults.
@@ -41,15 +42,30 @@ type ControllerOptions struct {
 	DataPollInterval time.Duration
 }
 
-// addControllers adds the leader-elected controllers and the pod cache
-// index they share.
-func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
-	c := opts.Controllers
-	if c.Disabled {
+// controllers are what the webhooks use of the controllers.
+type controllers struct {
+	data *datarollout.Controller
+}
+
+// initialRequests is the data rollout's view of the versions new pods start
+// on, or nil when data rollouts are off.
+func (c controllers) initialRequests() webhook.InitialRequester {
+	if c.data == nil {
 		return nil
 	}
+	return c.data
+}
+
+// addControllers adds the leader-elected controllers and the pod cache
+// index they share.
+func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg prometheus.Registerer) (controllers, error) {
+	var out controllers
+	c := opts.Controllers
+	if c.Disabled {
+		return out, nil
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, controller.OwnerIndex, controller.IndexOwner); err != nil {
-		return fmt.Errorf("index pods by owner: %w", err)
+		return out, fmt.Errorf("index pods by owner: %w", err)
 	}
 	if _, err := watchdog.Setup(mgr, watchdog.Options{
 		Workers:            c.ProbeWorkers,
@@ -58,7 +74,7 @@ func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg pro
 		Registerer:         reg,
 		Log:                opts.Logger,
 	}); err != nil {
-		return err
+		return out, err
 	}
 	if _, err := eviction.Setup(mgr, eviction.Options{
 		StormShare:         c.EvictionStormShare,
@@ -69,22 +85,24 @@ func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg pro
 		Registerer:         reg,
 		Log:                opts.Logger,
 	}); err != nil {
-		return err
+		return out, err
 	}
 	if opts.Namespace == "" {
 		// The rollout state lives in AutoCrane's own namespace.
 		opts.Logger.Info("data rollouts are off: no --namespace to keep their state in")
-		return nil
+		return out, nil
 	}
-	if _, err := datarollout.Setup(ctx, mgr, datarollout.Options{
+	data, err := datarollout.Setup(ctx, mgr, datarollout.Options{
 		StateNamespace:     opts.Namespace,
 		PollInterval:       c.DataPollInterval,
 		DeployerPort:       opts.Injector.DataDeployerPort,
 		Registerer:         reg,
 		Log:                opts.Logger,
 		SkipNameValidation: c.SkipNameValidation,
-	}); err != nil {
-		return err
+	})
+	if err != nil {
+		return out, err
 	}
-	return nil
+	out.data = data
+	return out, nil
 }

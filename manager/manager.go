@@ -154,12 +154,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := certSetup.addTo(ctx, mgr, reg, log); err != nil { // webhook certificates
 		return nil, err
 	}
+	ctrls, err := addControllers(ctx, mgr, opts, reg)
+	if err != nil {
+		return nil, err
+	}
 	handlerOpts := webhook.Options{
 		Namespaces:         mgr.GetCache(),
 		LiveNamespaces:     mgr.GetAPIReader(),
 		Config:             injCfg,
 		ExcludedNamespaces: excluded,
 		Registerer:         reg,
+		InitialRequests:    ctrls.initialRequests(),
 	}
 	mutator, err := webhook.NewPodMutator(handlerOpts)
 	if err != nil {
@@ -186,9 +191,6 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("add readyz check: %w", err)
-	}
-	if err := addControllers(ctx, mgr, opts, reg); err != nil {
-		return nil, err
 	}
 	return mgr, nil
 }

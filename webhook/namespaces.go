@@ -50,6 +50,10 @@ type Options struct {
 	// controller-runtime's metrics.Registry. Nil means the metrics are kept
 	// but not registered.
 	Registerer prometheus.Registerer
+	// InitialRequests gives new pods the last known good version of each
+	// data deployment at admission, so their init container never waits for
+	// the controller. Nil: pods get their requests from the controller.
+	InitialRequests InitialRequester
 }
 
 // PodMutatorOptions and ValidatorOptions are the shared Options.
@@ -65,6 +69,7 @@ type base struct {
 	liveNamespaces client.Reader
 	cfg            injector.Config
 	excluded       []string
+	requests       InitialRequester
 }
 
 // newBase checks opts; who names the handler in errors.
@@ -84,6 +89,7 @@ func newBase(who string, opts Options) (base, error) {
 		liveNamespaces: opts.LiveNamespaces,
 		cfg:            copyConfig(opts.Config),
 		excluded:       slices.Clone(excluded),
+		requests:       opts.InitialRequests,
 	}, nil
 }
 

@@ -164,6 +164,19 @@ func (m *PodMutator) Handle(ctx context.Context, req admission.Request) (resp ad
 			fmt.Errorf("AutoCrane could not inject the pod: %w", err))
 	}
 
+	if res.Outcome != injector.Skipped {
+		// New pods start on the last known good data. Without it (the
+		// cache unreadable), the controller writes the request a moment
+		// later: no reason to refuse the pod.
+		reqs, err := m.initialRequests(ctx, ns, res.Pod)
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "no initial data requests; the data rollout controller will write them")
+		}
+		if out := withInitialRequests(res.Pod, reqs); out != res.Pod {
+			res.Pod, res.Outcome = out, injector.Injected
+		}
+	}
+
 	switch res.Outcome {
 	case injector.Skipped:
 		h = handled{result: resultSkipped, reason: skipReason(res.Reason)}

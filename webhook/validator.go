@@ -150,14 +150,14 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) admission
 	if err != nil {
 		return errored(http.StatusInternalServerError, metav1.StatusReasonInternalError, err)
 	}
-	warnings, errs := v.validate(ns, obj, req.Operation == admissionv1.Create)
+	warnings, errs := v.validate(ctx, ns, obj, req.Operation == admissionv1.Create)
 	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
 		old, err := decodeSubject(req.Kind, req.OldObject.Raw)
 		if err != nil {
 			return errored(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Errorf("old object: %w", err))
 		}
 		if old != nil {
-			oldWarnings, oldErrs := v.validate(ns, old, false)
+			oldWarnings, oldErrs := v.validate(ctx, ns, old, false)
 			warnings, errs = newWarnings(warnings, oldWarnings), newErrors(errs, oldErrs)
 		}
 	}
@@ -175,13 +175,14 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) admission
 
 // validate returns every problem of obj in namespace ns, with paths from
 // the object's root.
-func (v *Validator) validate(ns spec.Namespace, obj *subject, create bool) ([]string, field.ErrorList) {
+func (v *Validator) validate(ctx context.Context, ns spec.Namespace, obj *subject, create bool) ([]string, field.ErrorList) {
 	warnings, errs := spec.ValidatePod(ns, obj.fields)
 	if obj.template {
 		errs = append(errs, stateKeysInTemplate(obj.fields)...)
 	}
 	if obj.pod != nil && create {
 		errs = append(errs, v.checkInjectedRecord(ns, obj.pod)...)
+		errs = append(errs, v.checkInitialRequests(ctx, ns, obj.pod)...)
 	}
 	spec.SortErrors(errs)
 	return warnings, spec.Reroot(errs, obj.root)
