@@ -44,35 +44,44 @@ func (b base) initialRequests(ctx context.Context, ns spec.Namespace, pod *corev
 }
 
 // withInitialRequests returns pod with the initial requests it lacks added
-// to its annotations, or pod itself when nothing is to add.
+// to its annotations and listed in its autocrane.io/injected record (which
+// is how the ownership policy and checkInitialRequests tell them from a
+// forgery), or pod itself when nothing is to add.
 func withInitialRequests(pod *corev1.Pod, reqs map[string]string) *corev1.Pod {
 	var missing []string
-	for k := range reqs {
+	for _, k := range slices.Sorted(maps.Keys(reqs)) {
 		if _, ok := pod.Annotations[k]; !ok {
 			missing = append(missing, k)
 		}
 	}
-	if len(missing) == 0 {
+	rec, err := spec.ParseInjected(pod.Annotations[spec.AnnotationInjected])
+	if len(missing) == 0 || err != nil || rec.Version == 0 {
 		return pod
 	}
 	out := pod.DeepCopy()
-	if out.Annotations == nil {
-		out.Annotations = map[string]string{}
-	}
 	for _, k := range missing {
 		out.Annotations[k] = reqs[k]
 	}
+	rec.Annotations = append(rec.Annotations, missing...)
+	out.Annotations[spec.AnnotationInjected] = rec.String()
 	return out
 }
 
-// checkInitialRequests rejects, on a pod's creation, a data request that is
-// not the one AutoCrane gives new pods: the ownership policy lets
-// request.data.autocrane.io/* through on creation because this check (fail
-// closed, like the webhook) stands in for it.
+// claimedByInjector reports whether the pod's injected record names key, by
+// the same test the ownership policy uses: the quoted key appears in it.
+func claimedByInjector(pod *corev1.Pod, key string) bool {
+	return strings.Contains(pod.Annotations[spec.AnnotationInjected], `"`+key+`"`)
+}
+
+// checkInitialRequests rejects, on a pod's creation, a data request that the
+// injected record claims but that is not the one AutoCrane gives new pods:
+// the ownership policy lets claimed requests through on creation because
+// this check (fail closed, like the webhook) stands in for it. Unclaimed
+// requests are the policy's to judge, by the requester's rights.
 func (b base) checkInitialRequests(ctx context.Context, ns spec.Namespace, pod *corev1.Pod) field.ErrorList {
 	var keys []string
 	for _, k := range slices.Sorted(maps.Keys(pod.Annotations)) {
-		if strings.HasPrefix(k, spec.PrefixDataRequest) {
+		if strings.HasPrefix(k, spec.PrefixDataRequest) && claimedByInjector(pod, k) {
 			keys = append(keys, k)
 		}
 	}
@@ -83,7 +92,7 @@ func (b base) checkInitialRequests(ctx context.Context, ns spec.Namespace, pod *
 	if err != nil {
 		return field.ErrorList{field.InternalError(spec.AnnotationPath(keys[0]), fmt.Errorf("AutoCrane could not read the data versions new pods start on: %w", err))}
 	}
-	const owned = "is AutoCrane's state: on a new pod it may only be the last known good version AutoCrane gives it"
+	const owned = "is AutoCrane's state: on a new pod whose injected record claims it, it may only be the last known good version AutoCrane gives it"
 	var errs field.ErrorList
 	for _, k := range keys {
 		switch w, ok := want[k]; {

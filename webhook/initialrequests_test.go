@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,6 +68,9 @@ func TestMutatorWritesInitialRequests(t *testing.T) {
 			for k, v := range pod.Annotations {
 				if strings.HasPrefix(k, spec.PrefixDataRequest) {
 					got[k] = v
+					if !claimedByInjector(&pod, k) {
+						t.Errorf("the injected record does not claim %s: %s", k, pod.Annotations[spec.AnnotationInjected])
+					}
 				}
 			}
 			if len(got) != len(tc.want) || got[spec.PrefixDataRequest+"models"] != tc.want[spec.PrefixDataRequest+"models"] {
@@ -86,12 +90,13 @@ func TestValidatorChecksInitialRequestsOnCreate(t *testing.T) {
 	for _, tc := range []struct {
 		name, extra, wantErr string
 	}{
-		{name: "the last known good version is allowed", extra: `,"request.data.autocrane.io/models":"` + lkgModels.String() + `"`},
+		{name: "the last known good version is allowed", extra: `,"request.data.autocrane.io/models":"` + lkgModels.String() + `",` + claim("request.data.autocrane.io/models")},
 		{name: "no request is allowed"},
-		{name: "another version is denied", extra: `,"request.data.autocrane.io/models":"` + forged.String() + `"`,
-			wantErr: `metadata.annotations[request.data.autocrane.io/models]: Forbidden: is AutoCrane's state: on a new pod it may only be the last known good version AutoCrane gives it (` + lkgModels.String() + `)`},
-		{name: "a request without a version to give is denied", extra: `,"request.data.autocrane.io/other":"` + forged.String() + `"`,
-			wantErr: `metadata.annotations[request.data.autocrane.io/other]: Forbidden: is AutoCrane's state: on a new pod it may only be the last known good version AutoCrane gives it (there is none for this data deployment); remove it`},
+		{name: "a request the record does not claim is the policy's to judge", extra: `,"request.data.autocrane.io/models":"` + forged.String() + `"`},
+		{name: "a claimed request of another version is denied", extra: `,"request.data.autocrane.io/models":"` + forged.String() + `",` + claim("request.data.autocrane.io/models"),
+			wantErr: `metadata.annotations[request.data.autocrane.io/models]: Forbidden: is AutoCrane's state: on a new pod whose injected record claims it, it may only be the last known good version AutoCrane gives it (` + lkgModels.String() + `)`},
+		{name: "a claimed request without a version to give is denied", extra: `,"request.data.autocrane.io/other":"` + forged.String() + `",` + claim("request.data.autocrane.io/other"),
+			wantErr: `metadata.annotations[request.data.autocrane.io/other]: Forbidden: is AutoCrane's state: on a new pod whose injected record claims it, it may only be the last known good version AutoCrane gives it (there is none for this data deployment); remove it`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := validationRequest(admissionv1.Create, podGVK, "apps", strings.Replace(twoDataPod, "%s", tc.extra, 1), "")
@@ -107,4 +112,10 @@ func TestValidatorChecksInitialRequestsOnCreate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// claim is an injected-record annotation that claims key, as a forger
+// would write it.
+func claim(key string) string {
+	return `"autocrane.io/injected":` + strconv.Quote(spec.Injected{Version: spec.InjectedVersion, Annotations: []string{key}}.String())
 }
