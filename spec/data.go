@@ -251,11 +251,11 @@ func ParseDataStatus(v string) (DataStatus, error) {
 		s.Digest = parts[2]
 	}
 	if parts[3] != None {
-		t, err := time.Parse(time.RFC3339, parts[3])
+		t, err := parseTimestamp("since", parts[3])
 		if err != nil {
-			return DataStatus{}, fmt.Errorf("since %q is not RFC 3339", shown(parts[3]))
+			return DataStatus{}, err
 		}
-		s.Since = t.UTC()
+		s.Since = t
 	}
 	if len(s.Message) > MaxStatusMessage {
 		return DataStatus{}, fmt.Errorf("message is %d bytes, more than %d", len(s.Message), MaxStatusMessage)

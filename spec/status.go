@@ -77,14 +77,29 @@ func ParseWatchdogStatus(v string) (WatchdogStatus, error) {
 	if err != nil {
 		return WatchdogStatus{}, err
 	}
-	t, err := time.Parse(time.RFC3339, parts[1])
+	t, err := parseTimestamp("timestamp", parts[1])
 	if err != nil {
-		return WatchdogStatus{}, fmt.Errorf("timestamp %q is not RFC 3339", shown(parts[1]))
+		return WatchdogStatus{}, err
 	}
 	if len(parts[2]) > MaxStatusMessage {
 		return WatchdogStatus{}, fmt.Errorf("message is %d bytes, more than %d", len(parts[2]), MaxStatusMessage)
 	}
-	return WatchdogStatus{Level: l, Time: t.UTC(), Message: parts[2]}, nil
+	return WatchdogStatus{Level: l, Time: t, Message: parts[2]}, nil
+}
+
+// parseTimestamp parses an RFC 3339 time into UTC. It refuses a time whose
+// offset moves it out of the years 0 to 9999, which RFC 3339 cannot write in
+// UTC, so that every accepted value can be written back.
+func parseTimestamp(what, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q is not RFC 3339", what, shown(v))
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("%s %q is out of range", what, shown(v))
+	}
+	return t, nil
 }
 
 // SanitizeMessage makes text safe to store and show: printable ASCII only
@@ -105,11 +120,13 @@ func SanitizeMessage(s string) string {
 			r = '?'
 		}
 		if space {
-			b.WriteByte(' ')
-			space = false
-			if b.Len() >= MaxStatusMessage {
+			// A space needs a character after it, or the cut message
+			// would end in white space.
+			if b.Len()+1 >= MaxStatusMessage {
 				break
 			}
+			b.WriteByte(' ')
+			space = false
 		}
 		b.WriteRune(r)
 	}

@@ -80,27 +80,33 @@ func DefaultWatchdog() Watchdog {
 func ParseWatchdog(annotations map[string]string) (Watchdog, field.ErrorList) {
 	w := DefaultWatchdog()
 	var errs field.ErrorList
-	intKey := func(key string, lo, hi int, dst *int) {
+	// intKey reports whether the key was set to a valid value.
+	intKey := func(key string, lo, hi int, dst *int) bool {
 		v, ok := annotations[key]
 		if !ok {
-			return
+			return false
 		}
 		n, err := parseBoundedInt(v, lo, hi, AnnotationPath(key))
 		if err != nil {
 			errs = append(errs, err)
-			return
+			return false
 		}
 		*dst = n
+		return true
 	}
 	period, timeout := int(w.Period/time.Second), int(w.Timeout/time.Second)
 	intKey(KeyWatchdogPeriodSeconds, 1, MaxWatchdogPeriodSeconds, &period)
-	intKey(KeyWatchdogTimeoutSeconds, 1, MaxWatchdogPeriodSeconds, &timeout)
+	timeoutSet := intKey(KeyWatchdogTimeoutSeconds, 1, MaxWatchdogPeriodSeconds, &timeout)
 	intKey(KeyWatchdogUnhealthyThreshold, 1, MaxWatchdogThreshold, &w.UnhealthyThreshold)
 	intKey(KeyWatchdogHealthyThreshold, 1, MaxWatchdogThreshold, &w.HealthyThreshold)
 	intKey(KeyWatchdogMaxInFlight, 1, MaxWatchdogMaxInFlight, &w.MaxInFlight)
 	if timeout > period {
-		errs = append(errs, field.Invalid(AnnotationPath(KeyWatchdogTimeoutSeconds), timeout,
-			fmt.Sprintf("must not exceed the period (%d s), or probes of one watchdog would overlap", period)))
+		// Only a timeout the user set is wrong: the default timeout (2 s)
+		// silently shrinks to a shorter period (1 s).
+		if timeoutSet {
+			errs = append(errs, field.Invalid(AnnotationPath(KeyWatchdogTimeoutSeconds), timeout,
+				fmt.Sprintf("must not exceed the period (%d s), or probes of one watchdog would overlap", period)))
+		}
 		timeout = period
 	}
 	w.Period, w.Timeout = time.Duration(period)*time.Second, time.Duration(timeout)*time.Second

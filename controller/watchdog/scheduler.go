@@ -100,13 +100,13 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.init()
 	s.mu.Unlock()
 
-	work := make(chan *scheduled)
+	work := make(chan job)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for it := range work {
-				s.Run(ctx, it.target)
-				s.done(it)
+			for j := range work {
+				s.Run(ctx, j.target)
+				s.done(j.it)
 			}
 		})
 	}
@@ -114,10 +114,10 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	defer close(work)
 
 	for {
-		it, wait := s.next()
-		if it != nil {
+		j, wait := s.next()
+		if j.it != nil {
 			select {
-			case work <- it:
+			case work <- j:
 			case <-ctx.Done():
 				return nil
 			}
@@ -138,17 +138,24 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // NeedLeaderElection makes only the leader probe.
 func (s *Scheduler) NeedLeaderElection() bool { return true }
 
+// job is one probe handed to a worker. The target is copied under the
+// lock, because Set may change the scheduled one while the probe runs.
+type job struct {
+	it     *scheduled
+	target Target
+}
+
 // next pops the first due target, or says how long to wait for one.
-func (s *Scheduler) next() (*scheduled, time.Duration) {
+func (s *Scheduler) next() (job, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.queue.Len() == 0 {
-		return nil, time.Hour
+		return job{}, time.Hour
 	}
 	now := s.clock().Now()
 	first := s.queue[0]
 	if wait := first.due.Sub(now); wait > 0 {
-		return nil, wait
+		return job{}, wait
 	}
 	heap.Pop(&s.queue)
 	first.running = true
@@ -158,7 +165,7 @@ func (s *Scheduler) next() (*scheduled, time.Duration) {
 	if first.due.Before(now) {
 		first.due = now.Add(jitter(first.period))
 	}
-	return first, 0
+	return job{it: first, target: first.target}, 0
 }
 
 func (s *Scheduler) done(it *scheduled) {

@@ -424,3 +424,37 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestSchedulerSetDuringRuns changes targets while workers pick them up;
+// run with -race, it checks that a worker never reads a target that Set is
+// writing.
+func TestSchedulerSetDuringRuns(t *testing.T) {
+	log := newRunLog()
+	s := &Scheduler{Workers: 4, Run: log.run}
+	var keys []TargetKey
+	var targets []Target
+	for i := range 4 {
+		key, target := schedTarget(fmt.Sprintf("pod-%d", i), "web")
+		s.Set(key, target, fast)
+		keys, targets = append(keys, key), append(targets, target)
+	}
+	start(t, s)
+	for round := range 200 {
+		for i, key := range keys {
+			targets[i].IP = fmt.Sprintf("127.0.0.%d", 1+round%200)
+			s.Set(key, targets[i], fast)
+		}
+		if round%50 == 0 {
+			total := log.count(keys[0])
+			log.waitFor(t, "another run", func() bool { return log.runs[keys[0]] > total })
+		}
+	}
+	log.waitFor(t, "runs of every target", func() bool {
+		for _, k := range keys {
+			if log.runs[k] < 5 {
+				return false
+			}
+		}
+		return true
+	})
+}
