@@ -37,8 +37,11 @@ type Wave struct {
 }
 
 // Size is how many of total pods are on the new version when this wave is
-// done: at least one, at most total.
+// done: at least one, at most total (none of none).
 func (w Wave) Size(total int) int {
+	if total <= 0 {
+		return 0
+	}
 	n := w.Count
 	if w.Percent > 0 {
 		n = (total*w.Percent + 99) / 100

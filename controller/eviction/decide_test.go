@@ -25,9 +25,9 @@ func errorSince(ago time.Duration) podOpt {
 }
 
 func annotated(k, v string) podOpt { return func(p *corev1.Pod) { p.Annotations[k] = v } }
-func notReady(p *corev1.Pod)      { p.Status.Conditions[0].Status = corev1.ConditionFalse }
-func terminating(p *corev1.Pod)   { p.DeletionTimestamp = &metav1.Time{Time: now} }
-func orphan(p *corev1.Pod)        { p.OwnerReferences = nil }
+func notReady(p *corev1.Pod)       { p.Status.Conditions[0].Status = corev1.ConditionFalse }
+func terminating(p *corev1.Pod)    { p.DeletionTimestamp = &metav1.Time{Time: now} }
+func orphan(p *corev1.Pod)         { p.OwnerReferences = nil }
 
 // pod is a Ready pod of ReplicaSet web.
 func pod(name string, opts ...podOpt) *corev1.Pod {

@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -160,7 +161,7 @@ func classify(code int, body []byte, at time.Time) Result {
 		return Result{Message: fmt.Sprintf("HTTP %d", code), At: at}
 	}
 	level := spec.LevelInfo
-	if len(body) <= MaxBodyBytes && len(body) > 0 && body[0] == '{' {
+	if trimmed := bytes.TrimSpace(body); len(body) <= MaxBodyBytes && len(trimmed) > 0 && trimmed[0] == '{' {
 		var answer struct {
 			Level string `json:"level"`
 		}
