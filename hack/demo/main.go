@@ -1,8 +1,11 @@
 // Command demo shows AutoCrane injecting pods through a real kube-apiserver,
 // on a fresh machine, with no cluster: it starts etcd, kube-apiserver and
 // kube-controller-manager from the binaries hack/envtest-assets.sh built,
-// runs AutoCrane's manager with its webhook registered, applies
-// config/samples/ and prints what happened, step by step.
+// runs AutoCrane's manager with its webhook and controllers, applies
+// config/samples/ and prints what happened, step by step: the injection,
+// a rejected pod, and the watchdog story (a canary pod fails, AutoCrane
+// records the error, evicts the pod, and its replacement turns healthy). It
+// plays the kubelet for the canary's pods: each runs as a local process.
 //
 // Run it with `make demo`. It stops cleanly on Ctrl-C; --exit stops it as
 // soon as the demo has run (CI uses that).
@@ -26,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/autocrane/autocrane/injector"
 	"github.com/autocrane/autocrane/manager"
@@ -38,9 +42,20 @@ const demoNamespace = "autocrane-demo"
 func main() {
 	exit := flag.Bool("exit", false, "stop as soon as the demo has run, instead of waiting for Ctrl-C")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The demo prints its own story; without this, controller-runtime
+	// prints a stack trace 30s in, as nobody set its global logger.
+	ctrllog.SetLogger(logr.Discard())
+	// SIGHUP too: closing the terminal must stop the control plane, whose
+	// processes run in process groups of their own.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if err := run(ctx, os.Stdout, *exit); err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C before the end: everything was stopped on the way out.
+			fmt.Fprintf(os.Stderr, "demo: interrupted; everything started here was stopped (%v)\n", err)
+			stop()
+			os.Exit(130)
+		}
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		stop()
 		os.Exit(1)
@@ -72,8 +87,12 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
 	step.done("API server at %s", env.Config.Host)
+	if _, stderr, err := env.Kubectl(ctx, nil, "apply", "-k", filepath.Join(root, "config", "policy")); err != nil {
+		return fmt.Errorf("kubectl apply -k config/policy: %w\n%s", err, stderr)
+	}
+	step.done("config/policy installed: only AutoCrane may write its state keys (status.autocrane.io/...)")
 
-	step.say("Starting AutoCrane's manager; config/webhook/manifests.yaml routes opted-in pods to its webhook")
+	step.say("Starting AutoCrane's manager (webhooks, watchdog prober, eviction); config/webhook/manifests.yaml routes opted-in pods to its webhook")
 	wio := env.Environment.WebhookInstallOptions
 	mgr, err := manager.New(ctx, env.Config, manager.Options{
 		WebhookHost:            wio.LocalServingHost,
@@ -84,6 +103,10 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 		Injector:               injector.DefaultConfig(),
 		MetricsRegistry:        prometheus.NewRegistry(),
 		Logger:                 logr.Discard(),
+		Controllers: manager.ControllerOptions{
+			// The demo's test runs it more than once in one process.
+			SkipNameValidation: true,
+		},
 	})
 	if err != nil {
 		return err
@@ -100,8 +123,18 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 	}
 	step.done("webhook serving at https://%s:%d/mutate-v1-pod", wio.LocalServingHost, wio.LocalServingPort)
 
-	step.say("kubectl apply -k config/samples (a namespace labelled autocrane.io/inject=enabled, and a plain Deployment)")
-	stdout, stderr, err := env.Kubectl(ctx, nil, "apply", "-k", filepath.Join(root, "config", "samples"))
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	step.say("kubectl apply -k %s: config/samples as shipped (a namespace labelled autocrane.io/inject=enabled, a plain Deployment, "+
+		"and the watchdog canary), with the canary tuned for the demo and a PodDisruptionBudget", overlayDir)
+	step.done("between kubectl kustomize and kubectl apply -f -, the canary's port %d becomes %d, free on this machine", samplePort, port)
+	samples, err := renderSamples(ctx, env, root, port)
+	if err != nil {
+		return err
+	}
+	stdout, stderr, err := env.Kubectl(ctx, strings.NewReader(samples), "apply", "-f", "-")
 	if err != nil {
 		return fmt.Errorf("kubectl apply: %w\n%s", err, stderr)
 	}
@@ -144,15 +177,34 @@ spec:
 		step.output(stderr)
 	}
 
+	step.say("Building cmd/testworkload, the canary's container, to run its pods here")
+	kubelet, err := newFakeKubelet(ctx, env.Client, root)
+	if err != nil {
+		return err
+	}
+	// Runs before the manager and the control plane stop (defers run last
+	// first), on every return, Ctrl-C included.
+	defer func() { err = errors.Join(err, kubelet.stopAll()) }()
+	step.done("built")
+	if err := showWatchdog(ctx, step, env, kubelet, port); err != nil {
+		return err
+	}
+
 	if exitWhenDone {
 		step.say("Done; stopping everything started here")
 		return nil
 	}
-	step.say("Done. The control plane keeps running so you can look around")
+	kubectl := filepath.Join(env.AssetsDir, "kubectl")
+	step.say("Done. The control plane, AutoCrane and the canary's pods keep running so you can look around")
 	fmt.Fprintf(out, "    export KUBECONFIG=%s\n", env.KubeconfigPath)
-	fmt.Fprintf(out, "    %s get pods -n %s -o yaml\n", filepath.Join(env.AssetsDir, "kubectl"), demoNamespace)
+	fmt.Fprintf(out, "    %s get pods -n %s -o yaml\n", kubectl, demoNamespace)
+	fmt.Fprintf(out, "    %s get pods -n %s -L %s -w\n", kubectl, watchdogNamespace, spec.LabelHealth)
+	for _, name := range kubelet.pods() {
+		fmt.Fprintf(out, "    curl -X POST %s/fail   # pod %s\n", kubelet.url(name), name)
+	}
+	fmt.Fprintln(out, "The demo goes on playing the kubelet for the canary's new pods.")
 	fmt.Fprintln(out, "Press Ctrl-C to stop; everything started here is stopped and removed.")
-	<-ctx.Done()
+	kubelet.follow(ctx, step, port)
 	fmt.Fprintln(out, "\nStopping.")
 	return nil
 }
