@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/utils/clock"
 
+	"github.com/autocrane/autocrane/sidecars/httpserve"
 	"github.com/autocrane/autocrane/sidecars/podinfo"
 	"github.com/autocrane/autocrane/spec"
 )
@@ -215,7 +216,7 @@ func (s *Sidecar) Run(ctx context.Context, ln net.Listener) error {
 	watcher := podinfo.Watcher{Path: s.opts.AnnotationsFile, PollInterval: s.opts.PollInterval, OnChange: s.Observe, Log: s.opts.Log}
 	watched := make(chan error, 1)
 	go func() { watched <- watcher.Watch(ctx) }()
-	err := serve(ctx, ln, s.handler, s.opts.ShutdownTimeout, s.opts.Log)
+	err := httpserve.Serve(ctx, ln, s.handler, s.opts.ShutdownTimeout, s.opts.Log)
 	cancel()
 	if werr := <-watched; werr != nil {
 		err = errors.Join(err, fmt.Errorf("watch %s: %w", s.opts.AnnotationsFile, werr))

@@ -1,4 +1,6 @@
-package watchdoghealthz
+// Package httpserve serves an HTTP handler until a context ends, then shuts
+// down gracefully: the one serve loop of AutoCrane's small programs.
+package httpserve
 
 import (
 	"context"
@@ -11,9 +13,9 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// serve serves h on ln until ctx ends, then stops accepting connections and
-// lets requests in flight finish for up to timeout.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, log logr.Logger) error {
+// Serve serves h on ln until ctx ends, then stops accepting connections and
+// lets requests in flight finish for up to timeout. It closes ln.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, log logr.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
