@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/autocrane/autocrane/cli"
+	"github.com/autocrane/autocrane/internal/envflag"
 )
 
 const doctorUsage = `Usage: autocrane doctor [flags]
@@ -45,11 +46,9 @@ type doctorFlags struct {
 	opts       cli.DoctorOptions
 }
 
-func newDoctorFlags(stderr io.Writer) (*flag.FlagSet, *doctorFlags, *envFlags) {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newDoctorFlags(stderr io.Writer) (*flag.FlagSet, *doctorFlags, *envflag.Set) {
+	fs, e := newFlagSet("doctor", doctorUsage, stderr)
 	d := &doctorFlags{}
-	e := &envFlags{fs: fs}
 	o := &d.opts
 	e.String(&d.kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: $KUBECONFIG, ~/.kube/config, then in-cluster")
 	fs.StringVar(&d.output, "o", "text", "output format: text (one line per check) or json")
@@ -62,10 +61,6 @@ func newDoctorFlags(stderr io.Writer) (*flag.FlagSet, *doctorFlags, *envFlags) {
 	e.String(&o.ValidatingWebhookConfiguration, "validating-webhook-configuration", "autocrane-validating", "the ValidatingWebhookConfiguration to check")
 	e.String(&o.ProbeNamespace, "probe-namespace", "default", "namespace of the dry-run probe pod; it must be in the webhooks' scope (not kube-system, not AutoCrane's own)")
 	e.Duration(&o.Timeout, "timeout", 5*time.Second, "bound on each TLS handshake with the webhook")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), doctorUsage)
-		fs.PrintDefaults()
-	}
 	return fs, d, e
 }
 
@@ -73,17 +68,8 @@ func newDoctorFlags(stderr io.Writer) (*flag.FlagSet, *doctorFlags, *envFlags) {
 // error wraps cli.ErrUnhealthy when a check failed (exit 1).
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, d, e := newDoctorFlags(stderr)
-	if err := e.err(); err != nil {
+	if err := parseArgs(fs, e, args); err != nil {
 		return err
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
 	if d.output != "text" && d.output != "json" {
 		return fmt.Errorf("-o %q: must be text or json: %w", d.output, errUsage)

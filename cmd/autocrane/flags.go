@@ -4,10 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+
 	"github.com/autocrane/autocrane/cli"
-	"os"
-	"strconv"
-	"strings"
+	"github.com/autocrane/autocrane/internal/envflag"
 )
 
 // errUsage marks errors in the command line itself; it is the CLI's, so
@@ -17,60 +17,41 @@ var errUsage = cli.ErrUsage
 func isUsage(err error) bool { return errors.Is(err, errUsage) }
 func isHelp(err error) bool  { return errors.Is(err, flag.ErrHelp) }
 
-// envFlags declares flags whose default comes from an environment variable
-// when it is set. Flags win: a misspelled flag is fatal, while a misspelled
-// variable would be silently ignored. Bad values in the environment are
-// reported like bad flags.
-type envFlags struct {
-	fs   *flag.FlagSet
-	errs []error
-}
+// envPrefix starts the environment variable of every flag: --webhook-port
+// falls back to $AUTOCRANE_WEBHOOK_PORT.
+const envPrefix = "AUTOCRANE_"
 
-func envName(flagName string) string {
-	return "AUTOCRANE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+// envName is the environment variable of a flag.
+func envName(flagName string) string { return envflag.Name(envPrefix, flagName) }
 
-func (e *envFlags) String(p *string, name, def, doc string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		def = v
+// newFlagSet returns a subcommand's flag set, which prints usage and then
+// the flags' defaults to stderr on --help or a bad flag, and the Set that
+// declares its flags with environment fallbacks.
+func newFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *envflag.Set) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
 	}
-	e.fs.StringVar(p, name, def, doc+" ($"+envName(name)+")")
+	return fs, envflag.New(fs, envPrefix, nil)
 }
 
-func (e *envFlags) Int(p *int, name string, def int, doc string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a whole number: %w", envName(name), v, errUsage))
-		} else {
-			def = n
+// parseArgs parses a subcommand's command line, which takes only flags.
+// Bad environment values come first and stop it, even before --help; they,
+// bad flags and stray arguments are usage errors.
+func parseArgs(fs *flag.FlagSet, e *envflag.Set, args []string) error {
+	if err := e.Err(); err != nil {
+		return fmt.Errorf("%w: %w", err, errUsage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
 		}
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	e.fs.IntVar(p, name, def, doc+" ($"+envName(name)+")")
-}
-
-func (e *envFlags) Bool(p *bool, name string, def bool, doc string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not true or false: %w", envName(name), v, errUsage))
-		} else {
-			def = b
-		}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
-	e.fs.BoolVar(p, name, def, doc+" ($"+envName(name)+")")
+	return nil
 }
-
-func (e *envFlags) Float64(p *float64, name string, def float64, doc string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a number: %w", envName(name), v, errUsage))
-		} else {
-			def = f
-		}
-	}
-	e.fs.Float64Var(p, name, def, doc+" ($"+envName(name)+")")
-}
-
-func (e *envFlags) err() error { return errors.Join(e.errs...) }

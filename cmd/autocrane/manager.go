@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/autocrane/autocrane/certs"
 	"github.com/autocrane/autocrane/injector"
+	"github.com/autocrane/autocrane/internal/envflag"
 	"github.com/autocrane/autocrane/manager"
 )
 
@@ -40,11 +39,9 @@ type managerFlags struct {
 	zap                 zap.Options
 }
 
-func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envFlags) {
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envflag.Set) {
+	fs, e := newFlagSet("manager", managerUsage, stderr)
 	m := &managerFlags{opts: manager.Options{Injector: injector.DefaultConfig()}}
-	e := &envFlags{fs: fs}
 	def := injector.DefaultConfig()
 	e.String(&m.kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: $KUBECONFIG, ~/.kube/config, then in-cluster")
 	e.String(&m.opts.WebhookHost, "webhook-host", "", "address the webhook server listens on; empty: all addresses")
@@ -81,26 +78,13 @@ func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envFlags)
 	e.Duration(&sm.Policy.ServingLifetime, "cert-serving-lifetime", certs.DefaultServingLifetime, "self-managed: validity of a new serving certificate (never past its CA's); renewed at two thirds of it")
 	e.Duration(&sm.Policy.CAOverlap, "cert-ca-overlap", certs.DefaultCAOverlap, "self-managed: how long a new CA is trusted before it signs, and the old one after; must exceed the time a Secret and a webhook configuration take to reach every replica and API server, and be under a sixth of --cert-ca-lifetime")
 	m.zap.BindFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), managerUsage)
-		fs.PrintDefaults()
-	}
 	return fs, m, e
 }
 
 func runManager(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs, m, e := newManagerFlags(stderr)
-	if err := e.err(); err != nil {
+	if err := parseArgs(fs, e, args); err != nil {
 		return err
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
 	}
 	m.opts.Injector.ImagePullPolicy = corev1.PullPolicy(m.pullPolicy)
 	if m.certExtraSANs != "" {
@@ -129,18 +113,4 @@ func runManager(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
 	return nil
-}
-
-// Duration declares a time.Duration flag (Go syntax: 90s, 10m, 2160h)
-// whose default comes from the environment like the other envFlags.
-func (e *envFlags) Duration(p *time.Duration, name string, def time.Duration, doc string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a duration such as 90s or 10m: %w", envName(name), v, errUsage))
-		} else {
-			def = d
-		}
-	}
-	e.fs.DurationVar(p, name, def, doc+" ($"+envName(name)+")")
 }

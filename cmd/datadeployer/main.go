@@ -36,8 +36,10 @@ func main() {
 // 2 for a usage error.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs, f, e := newFlags(stderr)
-	err := e.err()
-	if err == nil {
+	err := e.Err()
+	if err != nil {
+		err = fmt.Errorf("%w: %w", err, errUsage)
+	} else {
 		err = fs.Parse(args)
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			err = fmt.Errorf("%w: %w", errUsage, err)

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/autocrane/autocrane/injector"
+	"github.com/autocrane/autocrane/internal/envflag"
 	"github.com/autocrane/autocrane/sidecars/datadeployer"
 	"github.com/autocrane/autocrane/sidecars/datadeployer/archive"
 	"github.com/autocrane/autocrane/sidecars/podinfo"
@@ -58,11 +59,11 @@ type flags struct {
 	zap                                                                            zap.Options
 }
 
-func newFlags(stderr io.Writer) (*flag.FlagSet, *flags, *envFlags) {
+func newFlags(stderr io.Writer) (*flag.FlagSet, *flags, *envflag.Set) {
 	fs := flag.NewFlagSet("datadeployer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &flags{}
-	e := &envFlags{fs: fs}
+	f := &flags{maxBytes: archive.DefaultMaxBytes} // --max-bytes is a Var: its default is the value it starts with
+	e := envflag.New(fs, envPrefix, nil)
 	e.String(&f.mode, "mode", string(datadeployer.ModeSidecar), "init, sidecar or native-sidecar (see Modes above)")
 	e.String(&f.repositoryURL, "repository-url", "", "the data repository, http(s)://host[:port][/path] (store.autocrane.io/url); required")
 	e.String(&f.tokenFile, "token-file", "", "file holding a bearer token for the repository, re-read before every download; empty sends none")
@@ -71,7 +72,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *flags, *envFlags) {
 	e.String(&f.annotationsFile, "annotations-file", injector.AnnotationsFile, "the pod's annotations, as the downward API writes them")
 	e.Duration(&f.annotationsPoll, "annotations-poll-interval", podinfo.DefaultPollInterval, "how often the annotations file is re-read when no change notification arrives")
 	e.String(&f.listen, "listen", fmt.Sprintf(":%d", injector.DefaultDataDeployerPort), "address of the HTTP endpoints; empty serves none")
-	e.Bytes(&f.maxBytes, "max-bytes", archive.DefaultMaxBytes, "most bytes one version's files may hold, a `quantity` such as 4Gi; the download may exceed it by 4 KiB of tar headers per allowed entry plus 1 MiB")
+	e.Var((*bytesValue)(&f.maxBytes), "max-bytes", "most bytes one version's files may hold, a `quantity` such as 4Gi; the download may exceed it by 4 KiB of tar headers per allowed entry plus 1 MiB")
 	e.Int(&f.maxEntries, "max-entries", archive.DefaultMaxEntries, "most files and directories one version may hold")
 	e.Int(&f.maxDepth, "max-depth", archive.DefaultMaxDepth, "most path components of a name in a version")
 	e.Duration(&f.initTimeout, "init-timeout", datadeployer.DefaultInitTimeout, "init mode: how long to wait for every deployment to hold its requested version before exiting 1")

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/autocrane/autocrane/internal/envflag"
 	"github.com/autocrane/autocrane/sidecars/testworkload"
 )
 
@@ -29,14 +28,8 @@ type config struct {
 func parseFlags(args []string, lookupEnv func(string) (string, bool)) (config, error) {
 	var cfg config
 	fs, e := newFlags(&cfg, lookupEnv)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, errors.Join(append(e.errs, err)...)
-	}
-	if len(e.errs) > 0 {
-		return cfg, errors.Join(e.errs...)
+	if err := e.Parse(args); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q: testworkload takes only flags", fs.Args())
@@ -61,7 +54,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (config, e
 // listenFromPort applies $PORT, the convention of many platforms, when
 // neither --listen nor $TESTWORKLOAD_LISTEN says where to listen.
 func listenFromPort(fs *flag.FlagSet, lookupEnv func(string) (string, bool), listen *string) error {
-	if _, ok := lookupEnv("TESTWORKLOAD_LISTEN"); ok {
+	if _, ok := lookupEnv(envflag.Name(envPrefix, "listen")); ok {
 		return nil
 	}
 	given := false
@@ -77,68 +70,21 @@ func listenFromPort(fs *flag.FlagSet, lookupEnv func(string) (string, bool), lis
 	return nil
 }
 
+// envPrefix starts the environment variable of every flag: --listen falls
+// back to $TESTWORKLOAD_LISTEN.
+const envPrefix = "TESTWORKLOAD_"
+
 // newFlags declares every flag into cfg. The flag set prints nothing: run
 // prints the manual and the errors.
-func newFlags(cfg *config, lookupEnv func(string) (string, bool)) (*flag.FlagSet, *envFlags) {
+func newFlags(cfg *config, lookupEnv func(string) (string, bool)) (*flag.FlagSet, *envflag.Set) {
 	fs := flag.NewFlagSet("testworkload", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	e := &envFlags{fs: fs, lookupEnv: lookupEnv}
-	e.String(&cfg.listen, "listen", "TESTWORKLOAD_LISTEN", defaultListen)
-	e.String(&cfg.opts.RedirectWatchdogTo, "redirect-watchdog-to", "TESTWORKLOAD_REDIRECT_WATCHDOG_TO", "")
-	e.Int64(&cfg.opts.WatchdogBodyBytes, "watchdog-body-bytes", "TESTWORKLOAD_WATCHDOG_BODY_BYTES", 0)
-	e.Duration(&cfg.opts.ShutdownTimeout, "shutdown-timeout", "TESTWORKLOAD_SHUTDOWN_TIMEOUT", testworkload.DefaultShutdownTimeout)
+	e := envflag.New(fs, envPrefix, lookupEnv)
+	e.String(&cfg.listen, "listen", defaultListen, "")
+	e.String(&cfg.opts.RedirectWatchdogTo, "redirect-watchdog-to", "", "")
+	e.Int64(&cfg.opts.WatchdogBodyBytes, "watchdog-body-bytes", 0, "")
+	e.Duration(&cfg.opts.ShutdownTimeout, "shutdown-timeout", testworkload.DefaultShutdownTimeout, "")
 	cfg.zap.BindFlags(fs)
 	return fs, e
-}
-
-// envFlags declares flags whose default comes from an environment variable
-// when it is set. Flags win: a misspelled flag is fatal, while a misspelled
-// variable would be silently ignored. Bad values in the environment are
-// reported like bad flags.
-type envFlags struct {
-	fs        *flag.FlagSet
-	lookupEnv func(string) (string, bool)
-	errs      []error
-	// envs maps each flag to its variable, for the manual's test.
-	envs map[string]string
-}
-
-func (e *envFlags) lookup(name, env string) (string, bool) {
-	if e.envs == nil {
-		e.envs = map[string]string{}
-	}
-	e.envs[name] = env
-	return e.lookupEnv(env)
-}
-
-func (e *envFlags) String(p *string, name, env, def string) {
-	if v, ok := e.lookup(name, env); ok {
-		def = v
-	}
-	e.fs.StringVar(p, name, def, "")
-}
-
-func (e *envFlags) Int64(p *int64, name, env string, def int64) {
-	if v, ok := e.lookup(name, env); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a whole number", env, v))
-		} else {
-			def = n
-		}
-	}
-	e.fs.Int64Var(p, name, def, "")
-}
-
-func (e *envFlags) Duration(p *time.Duration, name, env string, def time.Duration) {
-	if v, ok := e.lookup(name, env); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a duration such as 10s", env, v))
-		} else {
-			def = d
-		}
-	}
-	e.fs.DurationVar(p, name, def, "")
 }

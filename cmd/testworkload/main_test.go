@@ -65,7 +65,7 @@ func TestParseFlags(t *testing.T) {
 		"bad PORT":            {env: map[string]string{"PORT": "http"}, wantErr: `$PORT="http": want a port number from 1 to 65535`},
 		"PORT zero":           {env: map[string]string{"PORT": "0"}, wantErr: `$PORT="0": want a port number from 1 to 65535`},
 		"bad variable":        {env: map[string]string{"TESTWORKLOAD_WATCHDOG_BODY_BYTES": "1MB"}, wantErr: `$TESTWORKLOAD_WATCHDOG_BODY_BYTES="1MB": not a whole number`},
-		"bad duration var":    {env: map[string]string{"TESTWORKLOAD_SHUTDOWN_TIMEOUT": "10"}, wantErr: `$TESTWORKLOAD_SHUTDOWN_TIMEOUT="10": not a duration such as 10s`},
+		"bad duration var":    {env: map[string]string{"TESTWORKLOAD_SHUTDOWN_TIMEOUT": "10"}, wantErr: `$TESTWORKLOAD_SHUTDOWN_TIMEOUT="10": not a duration such as 30s or 5m`},
 		"unknown flag":        {args: []string{"--listn=:1"}, wantErr: "flag provided but not defined: -listn"},
 		"positional argument": {args: []string{"serve"}, wantErr: `unexpected arguments ["serve"]: testworkload takes only flags`},
 		"listen without port": {args: []string{"--listen=localhost"}, wantErr: `--listen="localhost": want HOST:PORT or :PORT: address localhost: missing port in address`},
@@ -128,7 +128,7 @@ func TestManualNamesEveryFlag(t *testing.T) {
 	man := manual()
 	fs.VisitAll(func(f *flag.Flag) {
 		want := "--" + f.Name
-		if v, ok := e.envs[f.Name]; ok {
+		if v, ok := e.EnvName(f.Name); ok {
 			want = regexp.MustCompile(`--` + regexp.QuoteMeta(f.Name) + ` <[a-z]+>, \$` + v + `\n`).FindString(man)
 			if want == "" {
 				t.Errorf("the manual lacks a line \"--%s <value>, $%s\"", f.Name, v)

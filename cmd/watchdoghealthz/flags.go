@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/autocrane/autocrane/internal/envflag"
 	"github.com/autocrane/autocrane/sidecars/podinfo"
 	"github.com/autocrane/autocrane/sidecars/watchdoghealthz"
 )
@@ -39,14 +39,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (config, e
 	var minReady int
 	var alwaysHealthy *int
 	fs, e := newFlags(&cfg, &minReady, &alwaysHealthy, lookupEnv)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, errors.Join(append(e.errs, err)...)
-	}
-	if len(e.errs) > 0 {
-		return cfg, errors.Join(e.errs...)
+	if err := e.Parse(args); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q: watchdoghealthz takes only flags", fs.Args())
@@ -80,84 +74,46 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (config, e
 	return cfg, errors.Join(errs...)
 }
 
+// envPrefix starts the environment variable of every flag: --listen falls
+// back to $WATCHDOGHEALTHZ_LISTEN.
+const envPrefix = "WATCHDOGHEALTHZ_"
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string { return envflag.Name(envPrefix, flagName) }
+
 // newFlags declares every flag. The flag set prints nothing: run prints the
 // manual and the errors.
-func newFlags(cfg *config, minReady *int, alwaysHealthy **int, lookupEnv func(string) (string, bool)) (*flag.FlagSet, *envFlags) {
+func newFlags(cfg *config, minReady *int, alwaysHealthy **int, lookupEnv func(string) (string, bool)) (*flag.FlagSet, *envflag.Set) {
 	fs := flag.NewFlagSet("watchdoghealthz", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	e := &envFlags{fs: fs, lookupEnv: lookupEnv}
-	e.String(&cfg.opts.AnnotationsFile, "annotations-file", watchdoghealthz.DefaultAnnotationsFile)
-	e.Int(minReady, minReadySecondsFlag, 0)
-	e.OptionalSeconds(alwaysHealthy, alwaysHealthyFlag)
-	e.String(&cfg.listen, "listen", defaultListen)
-	e.Duration(&cfg.opts.PollInterval, "poll-interval", podinfo.DefaultPollInterval)
-	e.Duration(&cfg.opts.ShutdownTimeout, "shutdown-timeout", watchdoghealthz.DefaultShutdownTimeout)
+	e := envflag.New(fs, envPrefix, lookupEnv)
+	e.String(&cfg.opts.AnnotationsFile, "annotations-file", watchdoghealthz.DefaultAnnotationsFile, "")
+	e.Int(minReady, minReadySecondsFlag, 0, "")
+	e.Var(optionalSeconds{alwaysHealthy}, alwaysHealthyFlag, "")
+	e.String(&cfg.listen, "listen", defaultListen, "")
+	e.Duration(&cfg.opts.PollInterval, "poll-interval", podinfo.DefaultPollInterval, "")
+	e.Duration(&cfg.opts.ShutdownTimeout, "shutdown-timeout", watchdoghealthz.DefaultShutdownTimeout, "")
 	cfg.zap.BindFlags(fs)
 	return fs, e
 }
 
-// envName is the environment variable of a flag.
-func envName(flagName string) string {
-	return "WATCHDOGHEALTHZ_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// optionalSeconds is a flag of whole seconds, 0 to MaxSeconds, that stays
+// nil unless given.
+type optionalSeconds struct{ p **int }
+
+func (o optionalSeconds) String() string {
+	if o.p == nil || *o.p == nil {
+		return ""
+	}
+	return strconv.Itoa(**o.p)
 }
 
-// envFlags declares flags whose default comes from an environment variable
-// when it is set. Flags win: a misspelled flag is fatal, while a misspelled
-// variable would be silently ignored. Bad values in the environment are
-// reported like bad flags.
-type envFlags struct {
-	fs        *flag.FlagSet
-	lookupEnv func(string) (string, bool)
-	errs      []error
-}
-
-func (e *envFlags) String(p *string, name, def string) {
-	if v, ok := e.lookupEnv(envName(name)); ok {
-		def = v
+func (o optionalSeconds) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > watchdoghealthz.MaxSeconds {
+		return fmt.Errorf("must be whole seconds from 0 to %d", watchdoghealthz.MaxSeconds)
 	}
-	e.fs.StringVar(p, name, def, "")
-}
-
-func (e *envFlags) Int(p *int, name string, def int) {
-	if v, ok := e.lookupEnv(envName(name)); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a whole number", envName(name), v))
-		} else {
-			def = n
-		}
-	}
-	e.fs.IntVar(p, name, def, "")
-}
-
-func (e *envFlags) Duration(p *time.Duration, name string, def time.Duration) {
-	if v, ok := e.lookupEnv(envName(name)); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: not a duration such as 5s", envName(name), v))
-		} else {
-			def = d
-		}
-	}
-	e.fs.DurationVar(p, name, def, "")
-}
-
-// OptionalSeconds declares a flag of whole seconds, 0 to MaxSeconds, that
-// is nil unless given.
-func (e *envFlags) OptionalSeconds(p **int, name string) {
-	set := func(s string) error {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > watchdoghealthz.MaxSeconds {
-			return fmt.Errorf("must be whole seconds from 0 to %d", watchdoghealthz.MaxSeconds)
-		}
-		*p = &n
-		return nil
-	}
-	if v, ok := e.lookupEnv(envName(name)); ok {
-		if err := set(v); err != nil {
-			e.errs = append(e.errs, fmt.Errorf("$%s=%q: %w", envName(name), v, err))
-		}
-	}
-	e.fs.Func(name, "", set)
+	*o.p = &n
+	return nil
 }
