@@ -2,6 +2,8 @@ package datarollout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -55,7 +57,7 @@ func (c *Controller) act(ctx context.Context, line Line, cm *corev1.ConfigMap, i
 	var errs []error
 	for _, ch := range d.Changes {
 		if !ch.Forward {
-			errs = append(errs, c.patchRequest(ctx, ch))
+			errs = append(errs, c.patchRequest(ctx, line.Name(), ch))
 		}
 	}
 	result := ctrl.Result{RequeueAfter: c.next(d)}
@@ -65,7 +67,7 @@ func (c *Controller) act(ctx context.Context, line Line, cm *corev1.ConfigMap, i
 	}
 	for _, ch := range d.Changes {
 		if ch.Forward && pinned {
-			errs = append(errs, c.patchRequest(ctx, ch))
+			errs = append(errs, c.patchRequest(ctx, line.Name(), ch))
 		}
 	}
 	for _, err := range errs {
@@ -142,8 +144,9 @@ func (c *Controller) setWritten(name, replaced string) {
 
 // patchRequest writes one pod's request key, alone, with a merge patch that
 // also names the pod's UID, so a pod replaced under the same name is not
-// touched.
-func (c *Controller) patchRequest(ctx context.Context, ch RequestChange) error {
+// touched. The write is remembered for the line's next decisions (see
+// podsLag).
+func (c *Controller) patchRequest(ctx context.Context, lineName string, ch RequestChange) error {
 	key := spec.PrefixDataRequest + ch.Deployment
 	var value any
 	if ch.To != "" {
@@ -166,6 +169,7 @@ func (c *Controller) patchRequest(ctx context.Context, ch RequestChange) error {
 		return fmt.Errorf("patch %s of pod %s: %w", key, ch.Pod, err)
 	}
 	c.metrics.Writes.WithLabelValues("request", "ok").Inc()
+	c.markRequest(lineName, ch)
 	c.log.V(1).Info("wrote data request", "pod", ch.Pod, "key", key, "from", ch.From, "to", ch.To)
 	return nil
 }
@@ -254,10 +258,22 @@ func (c *Controller) record(ctx context.Context, in Input, d Decision) {
 				owners[g.Key] = obj
 			}
 			if obj != nil {
-				c.recorder.Eventf(obj, related, e.Type, string(e.Reason), "DataRollout", "%s", e.Message)
+				c.recorder.Eventf(obj, related, e.Type, string(e.Reason), eventAction(e.Message), "%s", e.Message)
 			}
 		}
 	}
+}
+
+// eventAction is an Event's action: "DataRollout-" and 8 hex digits of the
+// note's sha256. client-go's events.k8s.io recorder folds Events that
+// differ only in their note into one series and keeps the first note, so
+// with one fixed action every wave of a rollout after the first, and every
+// later rollout, would only bump the count of the first Event of its
+// reason (a DataPromoted Event naming the version promoted before).
+// Identical notes still make one series.
+func eventAction(note string) string {
+	sum := sha256.Sum256([]byte(note))
+	return "DataRollout-" + hex.EncodeToString(sum[:4])
 }
 
 func (c *Controller) regarding(ctx context.Context, g Group, pod types.NamespacedName) runtime.Object {
@@ -294,4 +310,51 @@ func podRef(key types.NamespacedName) *corev1.Pod {
 	p.APIVersion, p.Kind = "v1", "Pod"
 	p.Namespace, p.Name = key.Namespace, key.Name
 	return p
+}
+
+// markRequest remembers a request the controller wrote into a pod, until
+// the pod cache shows it.
+func (c *Controller) markRequest(lineName string, ch RequestChange) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.requested == nil {
+		c.requested = map[string]map[requestKey]requestMark{}
+	}
+	marks := c.requested[lineName]
+	if marks == nil {
+		marks = map[requestKey]requestMark{}
+		c.requested[lineName] = marks
+	}
+	marks[requestKey{uid: ch.UID, deployment: ch.Deployment}] = requestMark{value: ch.To, at: c.clock.Now()}
+}
+
+// podsLag reports whether the pod cache does not show yet a request the
+// controller wrote for the line. Deciding on such a cache would count too
+// few pods on the rolling version and ask more pods than the wave holds
+// (or other pods than those asked, when their ranking changed meanwhile).
+// A mark is dropped once the cache shows it, when its pod is gone, and
+// after staleLimit (someone else may have changed the request since).
+func (c *Controller) podsLag(lineName string, slots []Slot) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	marks := c.requested[lineName]
+	if len(marks) == 0 {
+		return false
+	}
+	cached := make(map[requestKey]string, len(slots))
+	for _, s := range slots {
+		cached[requestKey{uid: s.UID, deployment: s.Group.Deployment}] = s.Request
+	}
+	lag := false
+	for k, m := range marks {
+		if got, ok := cached[k]; ok && got != m.value && c.clock.Since(m.at) < staleLimit {
+			lag = true
+			continue
+		}
+		delete(marks, k)
+	}
+	if len(marks) == 0 {
+		delete(c.requested, lineName)
+	}
+	return lag
 }

@@ -67,6 +67,9 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if c.podsLag(req.Name, slots) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	in.Slots = slots
 	if len(slots) == 0 && in.State.Rollout == nil {
 		c.forget(req.Name, cm)

@@ -142,12 +142,29 @@ type Controller struct {
 	// replaced, so a decision is never made on a cache older than our
 	// own last write.
 	written map[string]writeMark
+	// requested remembers, per line, the request values the controller
+	// wrote into pods, so a decision is never made on a pod cache that
+	// does not show them yet.
+	requested map[string]map[requestKey]requestMark
 }
 
 // writeMark is a state write the cache may not have seen yet.
 type writeMark struct {
 	replaced string
 	at       time.Time
+}
+
+// requestKey is one data deployment of one pod.
+type requestKey struct {
+	uid        types.UID
+	deployment string
+}
+
+// requestMark is a request write the pod cache may not have seen yet:
+// the value written ("" for a removal) and when.
+type requestMark struct {
+	value string
+	at    time.Time
 }
 
 // Setup adds the data rollout to mgr: a cache of the state ConfigMaps (run

@@ -142,6 +142,7 @@ func startManager(ctx context.Context, env *framework.Env, reg *prometheus.Regis
 			EvictionsPerMinute: 600,
 			EvictionBurst:      20,
 			SkipNameValidation: true,
+			DataPollInterval:   time.Second,
 		},
 	})
 	if err != nil {
