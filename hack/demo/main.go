@@ -3,9 +3,11 @@
 // kube-controller-manager from the binaries hack/envtest-assets.sh built,
 // runs AutoCrane's manager with its webhook and controllers, applies
 // config/samples/ and prints what happened, step by step: the injection,
-// a rejected pod, and the watchdog story (a canary pod fails, AutoCrane
-// records the error, evicts the pod, and its replacement turns healthy). It
-// plays the kubelet for the canary's pods: each runs as a local process.
+// a rejected pod, the watchdog story (a canary pod fails, AutoCrane
+// records the error, evicts the pod, and its replacement turns healthy),
+// and the data story (a git source; a commit that rolls out in waves; a bad
+// commit that is rolled back). It plays the kubelet: the pods' containers,
+// and the datadeployers of the pods with data, run as local processes.
 //
 // Run it with `make demo`. It stops cleanly on Ctrl-C; --exit stops it as
 // soon as the demo has run (CI uses that).
@@ -28,6 +30,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -92,7 +95,19 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 	}
 	step.done("config/policy installed: only AutoCrane may write its state keys (status.autocrane.io/...)")
 
-	step.say("Starting AutoCrane's manager (webhooks, watchdog prober, eviction); config/webhook/manifests.yaml routes opted-in pods to its webhook")
+	// The data rollouts keep their state in AutoCrane's own namespace.
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ownNamespace}}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", ownNamespace, err)
+	}
+	deployerPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	injectorConfig := injector.DefaultConfig()
+	injectorConfig.DataDeployerPort = int32(deployerPort)
+
+	step.say("Starting AutoCrane's manager (webhooks, watchdog prober, eviction, data rollouts with their state in namespace %s); "+
+		"config/webhook/manifests.yaml routes opted-in pods to its webhook", ownNamespace)
 	wio := env.Environment.WebhookInstallOptions
 	mgr, err := manager.New(ctx, env.Config, manager.Options{
 		WebhookHost:            wio.LocalServingHost,
@@ -100,12 +115,15 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 		CertDir:                wio.LocalServingCertDir,
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
-		Injector:               injector.DefaultConfig(),
+		Namespace:              ownNamespace,
+		Injector:               injectorConfig,
 		MetricsRegistry:        prometheus.NewRegistry(),
 		Logger:                 logr.Discard(),
 		Controllers: manager.ControllerOptions{
 			// The demo's test runs it more than once in one process.
 			SkipNameValidation: true,
+			// Look for new data versions every second (default 30s).
+			DataPollInterval: time.Second,
 		},
 	})
 	if err != nil {
@@ -122,6 +140,7 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 		return errors.New("manager cache did not sync")
 	}
 	step.done("webhook serving at https://%s:%d/mutate-v1-pod", wio.LocalServingHost, wio.LocalServingPort)
+	step.done("the datadeployer's port, %d by default, is %d here: a port free on this machine", injector.DefaultDataDeployerPort, deployerPort)
 
 	port, err := freePort()
 	if err != nil {
@@ -177,7 +196,7 @@ spec:
 		step.output(stderr)
 	}
 
-	step.say("Building cmd/testworkload, the canary's container, to run its pods here")
+	step.say("Building cmd/testworkload (the apps' container), cmd/datadeployer and cmd/datarepository, to run the pods and the data repository here")
 	kubelet, err := newFakeKubelet(ctx, env.Client, root)
 	if err != nil {
 		return err
@@ -189,22 +208,32 @@ spec:
 	if err := showWatchdog(ctx, step, env, kubelet, port); err != nil {
 		return err
 	}
+	data := &dataWorld{deployerPort: deployerPort, appPort: port}
+	// Before the kubelet's pods stop, after the story: the repository and
+	// the pod watch serve the pods until the demo ends.
+	defer func() { err = errors.Join(err, data.stop()) }()
+	if err := data.show(ctx, step, env, kubelet); err != nil {
+		return err
+	}
 
 	if exitWhenDone {
 		step.say("Done; stopping everything started here")
 		return nil
 	}
 	kubectl := filepath.Join(env.AssetsDir, "kubectl")
-	step.say("Done. The control plane, AutoCrane and the canary's pods keep running so you can look around")
+	step.say("Done. The control plane, AutoCrane, the data repository and the pods keep running so you can look around")
 	fmt.Fprintf(out, "    export KUBECONFIG=%s\n", env.KubeconfigPath)
 	fmt.Fprintf(out, "    %s get pods -n %s -o yaml\n", kubectl, demoNamespace)
 	fmt.Fprintf(out, "    %s get pods -n %s -L %s -w\n", kubectl, watchdogNamespace, spec.LabelHealth)
 	for _, name := range kubelet.pods() {
 		fmt.Fprintf(out, "    curl -X POST %s/fail   # pod %s\n", kubelet.url(name), name)
 	}
-	fmt.Fprintln(out, "The demo goes on playing the kubelet for the canary's new pods.")
+	fmt.Fprintf(out, "    # publish a new version of the data and watch it roll out in waves:\n")
+	fmt.Fprintf(out, "    echo v4 > %s && git -C %s commit -qam 'models v4'\n", filepath.Join(data.origin.dir, versionFile), data.origin.dir)
+	fmt.Fprintf(out, "    %s get pods -n %s -w -o custom-columns='%s'\n", kubectl, dataNamespace, dataColumns)
+	fmt.Fprintln(out, "The demo goes on playing the kubelet for the canary's new pods, and keeps the reader pods' annotation files current.")
 	fmt.Fprintln(out, "Press Ctrl-C to stop; everything started here is stopped and removed.")
-	kubelet.follow(ctx, step, port)
+	kubelet.follow(ctx, step, port, func() { data.follow(ctx, step) })
 	fmt.Fprintln(out, "\nStopping.")
 	return nil
 }

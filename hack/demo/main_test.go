@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -45,6 +48,7 @@ func TestDemoRuns(t *testing.T) {
 		}
 	}
 	checkWatchdogStory(t, text)
+	checkDataStory(t, text)
 	checkStopped(t, text)
 }
 
@@ -108,19 +112,27 @@ func lineWith(text string, words ...string) int {
 	return -1
 }
 
-// checkStopped checks that no process the demo started for a pod still
-// answers.
+// checkStopped checks that no process the demo started still answers, and
+// that every temporary directory it named is gone.
 func checkStopped(t *testing.T, text string) {
 	t.Helper()
-	urls := regexp.MustCompile(`testworkload at (http://127\.0\.[0-9.]+:[0-9]+)`).FindAllStringSubmatch(text, -1)
+	urls := regexp.MustCompile(`(?:testworkload|app|datadeployer) at (http://127\.0\.[0-9.]+:[0-9]+)`).FindAllStringSubmatch(text, -1)
 	if len(urls) == 0 {
 		t.Fatalf("demo output names no pod process\noutput:\n%s", text)
 	}
+	for _, m := range regexp.MustCompile(`datarepository --listen=(127\.0\.0\.1:[0-9]+)`).FindAllStringSubmatch(text, -1) {
+		urls = append(urls, []string{m[0], "http://" + m[1]})
+	}
 	c := &http.Client{Timeout: 2 * time.Second}
 	for _, u := range urls {
-		if resp, err := c.Get(u[1] + "/ping"); err == nil {
+		if resp, err := c.Get(u[1] + "/healthz"); err == nil {
 			resp.Body.Close()
 			t.Errorf("%s still answers after the demo ended (%s)", u[1], resp.Status)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(/\S*autocrane-demo-(?:git|repository|kubelet)-[0-9]+)`).FindAllStringSubmatch(text, -1) {
+		if _, err := os.Stat(m[1]); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there after the demo ended (%v)", m[1], err)
 		}
 	}
 }
@@ -183,7 +195,14 @@ func TestDemoStopsOnCtrlC(t *testing.T) {
 			interrupted: true,
 		},
 		{
-			name: "after the demo, once another pod failed and was replaced",
+			name: "during the data rollout",
+			act: func(t *testing.T, out *watchedOutput, ended <-chan struct{}) {
+				out.waitFor(t, regexp.MustCompile(`AutoCrane rolls v2 out wave by wave`), ended)
+			},
+			interrupted: true,
+		},
+		{
+			name: "after the demo, once another pod failed and was replaced, and a new data version rolls out",
 			act: func(t *testing.T, out *watchedOutput, ended <-chan struct{}) {
 				m := out.waitFor(t, regexp.MustCompile(`curl -X POST (\S+)/fail +# pod (\S+)`), ended)
 				out.waitFor(t, regexp.MustCompile(`Press Ctrl-C to stop`), ended)
@@ -194,6 +213,15 @@ func TestDemoStopsOnCtrlC(t *testing.T) {
 				resp.Body.Close()
 				out.waitFor(t, regexp.MustCompile(`pod `+regexp.QuoteMeta(m[2])+` is gone; its process is stopped`), ended)
 				out.waitFor(t, regexp.MustCompile(`(?s)Press Ctrl-C to stop.*pod \S+: testworkload at \S+, reported Running and Ready`), ended)
+				// The printed command publishes a version, and the demo
+				// shows its rollout.
+				commit := out.waitFor(t, regexp.MustCompile(`\n    (echo v4 > .* commit -qam 'models v4')\n`), ended)
+				cmd := exec.Command("sh", "-c", commit[1])
+				cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v\n%s", commit[1], err, b)
+				}
+				out.waitFor(t, regexp.MustCompile(`(?s)Press Ctrl-C to stop.*rolling out the version of commit [0-9a-f]{7}.*asks for the version of commit`), ended)
 			},
 			interrupted: false,
 		},

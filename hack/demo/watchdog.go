@@ -285,8 +285,8 @@ func printPods(ctx context.Context, step *stepper, env *framework.Env) error {
 
 // follow goes on playing the kubelet for the canary until ctx ends: it runs
 // each new pod and stops the process of each pod that is gone, printing
-// both.
-func (k *fakeKubelet) follow(ctx context.Context, step *stepper, port int) {
+// both. It calls tick, if not nil, twice a second.
+func (k *fakeKubelet) follow(ctx context.Context, step *stepper, port int, tick func()) {
 	seen := map[string]bool{}
 	for _, name := range k.pods() {
 		seen[name] = true
@@ -296,6 +296,9 @@ func (k *fakeKubelet) follow(ctx context.Context, step *stepper, port int) {
 		case <-ctx.Done():
 			return
 		case <-time.After(500 * time.Millisecond):
+		}
+		if tick != nil {
+			tick()
 		}
 		pods, err := canaryPods(ctx, k.client)
 		if err != nil {
