@@ -212,6 +212,13 @@ func ParseSource(name, v string, p *field.Path) (Source, *field.Error) {
 		if strings.HasPrefix(loc, "-") || strings.HasPrefix(loc, "ext::") {
 			return Source{}, invalid(p, v, "git location must be a URL, not an option or ext:: transport; "+form)
 		}
+		// Annotations are readable by anyone who can read the pod: a secret
+		// belongs in the repository's credentials directory.
+		if u, err := url.Parse(loc); err == nil && u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword {
+				return Source{}, invalid(p, kind+":"+RedactURL(loc), "git URL must not carry a password or token; give credentials to the data repository from a Secret (--credentials-dir); "+form)
+			}
+		}
 	case SourceHTTP:
 		u, err := url.Parse(loc)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {

@@ -156,6 +156,8 @@ func TestParseSource(t *testing.T) {
 		"unknown kind":     {in: "s3:bucket/x", wantErr: pre + `"s3:bucket/x": unknown source kind "s3"` + form},
 		"empty location":   {in: "git:", wantErr: pre + `"git:": source location is empty` + form},
 		"git option":       {in: "git:--upload-pack=x", wantErr: pre + `"git:--upload-pack=x": git location must be a URL, not an option or ext:: transport` + form},
+		"git password":     {in: "git:https://bot:s3cret@example.invalid/r.git", wantErr: pre + `"git:https://REDACTED@example.invalid/r.git": git URL must not carry a password or token; give credentials to the data repository from a Secret (--credentials-dir)` + form},
+		"git ssh user":     {in: "git:ssh://git@example.invalid/r.git", wantKind: SourceGit, wantLoc: "ssh://git@example.invalid/r.git"},
 		"git ext":          {in: "git:ext::sh -c x", wantErr: pre + `"git:ext::sh -c x": git location must be a URL, not an option or ext:: transport` + form},
 		"http not url":     {in: "http:ftp://x/y", wantErr: pre + `"http:ftp://x/y": http location must be an http(s) URL without userinfo` + form},
 		"http userinfo":    {in: "http:https://u:p@x/y", wantErr: pre + `"http:https://u:p@x/y": http location must be an http(s) URL without userinfo` + form},
