@@ -19,6 +19,9 @@ const (
 	VolumeData    = "autocrane-data"
 	VolumePodInfo = "autocrane-podinfo"
 	VolumeNoToken = "autocrane-no-token"
+	// VolumeStoreToken holds the data repository's bearer token, from the
+	// Secret store.autocrane.io/token-secret names, for the datadeployer.
+	VolumeStoreToken = "autocrane-store-token"
 
 	// DataDeployerWatchdogKey registers the datadeployer's /watchdog as
 	// watchdog "autocrane-data" of pods with data deployments, unless the
@@ -32,6 +35,9 @@ const (
 	PodInfoDir = "/etc/autocrane/podinfo"
 	// AnnotationsFile is the pod's annotations, as the downward API writes them.
 	AnnotationsFile = PodInfoDir + "/annotations"
+	// StoreTokenDir holds the data repository's bearer token ("token") in
+	// the datadeployer, when the pod names a token Secret.
+	StoreTokenDir = "/etc/autocrane/store-token"
 	// serviceAccountDir is masked in injected containers with an empty
 	// volume, so they never get a token, even when the ServiceAccount
 	// admission plugin runs again after this webhook.

@@ -47,6 +47,13 @@ func build(want spec.Pod, cfg Config, mode spec.SidecarMode, res map[spec.Compon
 			c.StartupProbe = httpProbe("/readyz", cfg.DataDeployerPort, defaultStartupPeriodSeconds, defaultStartupFailures)
 			d.initContainers = append(d.initContainers, c)
 		}
+		if want.Store.TokenSecret != "" {
+			d.volumes = append(d.volumes, corev1.Volume{Name: VolumeStoreToken, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  want.Store.TokenSecret,
+				Items:       []corev1.KeyToPath{{Key: "token", Path: "token"}},
+				DefaultMode: ptr.To[int32](0o444),
+			}}})
+		}
 	}
 	if want.Healthz != nil {
 		needPodInfo = true
@@ -92,6 +99,10 @@ func dataDeployer(name, mode string, want spec.Pod, cfg Config, res map[spec.Com
 			{Name: VolumeNoToken, MountPath: serviceAccountDir, ReadOnly: true},
 		},
 		Resources: res[spec.ComponentDataDeployer],
+	}
+	if want.Store.TokenSecret != "" {
+		c.Args = append(c.Args, "--token-file="+StoreTokenDir+"/token")
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: VolumeStoreToken, MountPath: StoreTokenDir, ReadOnly: true})
 	}
 	if mode != "init" {
 		c.Ports = []corev1.ContainerPort{{Name: "ac-data", ContainerPort: cfg.DataDeployerPort, Protocol: corev1.ProtocolTCP}}

@@ -33,7 +33,7 @@ func invalidf(p *field.Path, value any, format string, args ...any) *field.Error
 
 var (
 	reservedContainers = []string{ContainerDataDeployer, ContainerDataDeployerInit, ContainerWatchdogHealthz}
-	reservedVolumes    = []string{VolumeData, VolumePodInfo, VolumeNoToken}
+	reservedVolumes    = []string{VolumeData, VolumePodInfo, VolumeNoToken, VolumeStoreToken}
 	specPath           = field.NewPath("spec")
 )
 

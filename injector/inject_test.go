@@ -370,3 +370,37 @@ func hasMount(c corev1.Container, path string) bool {
 	}
 	return false
 }
+
+// A token Secret reaches the datadeployer only: a Secret volume of the one
+// key, mounted read-only in the datadeployer and named by --token-file.
+func TestInjectMountsTheStoreTokenForTheDataDeployerOnly(t *testing.T) {
+	pod := makePod("web").withData().annotate(spec.KeyStoreTokenSecret, "repo-token").obj()
+	for _, mode := range []spec.SidecarMode{spec.SidecarNative, spec.SidecarClassic} {
+		cfg := DefaultConfig()
+		cfg.SidecarMode = mode
+		out := mustInject(t, pod, cfg)
+		var vol *corev1.Volume
+		for i := range out.Spec.Volumes {
+			if out.Spec.Volumes[i].Name == VolumeStoreToken {
+				vol = &out.Spec.Volumes[i]
+			}
+		}
+		if vol == nil || vol.Secret == nil || vol.Secret.SecretName != "repo-token" || len(vol.Secret.Items) != 1 || vol.Secret.Items[0].Key != "token" {
+			t.Fatalf("%s: token volume = %+v", mode, vol)
+		}
+		all := append(append([]corev1.Container{}, out.Spec.InitContainers...), out.Spec.Containers...)
+		for _, c := range all {
+			mounted := slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == VolumeStoreToken })
+			isDeployer := c.Name == ContainerDataDeployer || c.Name == ContainerDataDeployerInit
+			if mounted != isDeployer {
+				t.Errorf("%s: container %s mounts the token: %v", mode, c.Name, mounted)
+			}
+			if isDeployer && !slices.Contains(c.Args, "--token-file="+StoreTokenDir+"/token") {
+				t.Errorf("%s: %s args %v lack --token-file", mode, c.Name, c.Args)
+			}
+		}
+		if again := mustInject(t, out, cfg); !equality.Semantic.DeepEqual(out, again) {
+			t.Errorf("%s: re-injection changed the pod", mode)
+		}
+	}
+}

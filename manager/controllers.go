@@ -3,6 +3,10 @@ package manager
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +44,30 @@ type ControllerOptions struct {
 	// DataPollInterval is how often each data rollout asks its repository
 	// for new versions; 0: 30 s.
 	DataPollInterval time.Duration
+	// DataRepositoryTokenFile holds the bearer token the data rollout sends
+	// to data repositories whose host is in DataRepositoryTokenHosts; store
+	// URLs come from users, so the token goes to no other host. Empty: none.
+	DataRepositoryTokenFile  string
+	DataRepositoryTokenHosts []string
+}
+
+// repositoryToken returns the token for the repositories the operator
+// trusts, read from the file at each use so a rotated Secret takes effect.
+func (c ControllerOptions) repositoryToken() func(baseURL string) string {
+	if c.DataRepositoryTokenFile == "" || len(c.DataRepositoryTokenHosts) == 0 {
+		return nil
+	}
+	return func(baseURL string) string {
+		u, err := url.Parse(baseURL)
+		if err != nil || !slices.Contains(c.DataRepositoryTokenHosts, u.Hostname()) {
+			return ""
+		}
+		b, err := os.ReadFile(c.DataRepositoryTokenFile)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
 }
 
 // controllers are what the webhooks use of the controllers.
@@ -95,6 +123,7 @@ func addControllers(ctx context.Context, mgr ctrl.Manager, opts Options, reg pro
 	data, err := datarollout.Setup(ctx, mgr, datarollout.Options{
 		StateNamespace:     opts.Namespace,
 		PollInterval:       c.DataPollInterval,
+		RepositoryToken:    c.repositoryToken(),
 		DeployerPort:       opts.Injector.DataDeployerPort,
 		Registerer:         reg,
 		Log:                opts.Logger,

@@ -23,6 +23,9 @@ const (
 	KeyStoreURL = "store.autocrane.io/url"
 	// KeyStoreLocation is where deployed data appears inside app containers.
 	KeyStoreLocation = "store.autocrane.io/location"
+	// KeyStoreTokenSecret names a Secret in the pod's namespace whose key
+	// "token" is the data repository's bearer token.
+	KeyStoreTokenSecret = "store.autocrane.io/token-secret"
 	// PrefixData + NAME is data deployment NAME fed from a source (a source
 	// name), or, on the data repository's pod, source NAME (KIND:LOCATION).
 	PrefixData = "data.autocrane.io/"
@@ -92,6 +95,7 @@ var KnownKeys = []KeyInfo{
 	{Key: LabelRole, Label: true, Form: RoleDataRepository, Doc: "marks the data repository's pods, the only pods that may declare sources"},
 	{Key: PrefixProbe, Prefix: true, Form: "POD_IP:PORT/PATH or https://POD_IP:PORT/PATH", Doc: "declares watchdog NAME, probed on the pod's own IP"},
 	{Key: KeyStoreURL, NamespaceDefault: true, Form: "http(s)://host[:port][/path]", Doc: "where the data repository is"},
+	{Key: KeyStoreTokenSecret, NamespaceDefault: true, Form: "a Secret name (DNS-1123 subdomain) in the pod's namespace, with the key token", Doc: "the data repository's bearer token, mounted into the datadeployer only"},
 	{Key: KeyStoreLocation, NamespaceDefault: true, Form: "a clean absolute path (default " + DefaultLocation + ")", Doc: "where deployed data appears inside every app container"},
 	{Key: PrefixData, Prefix: true, Form: "a source name (DNS-1123 label), or KIND:LOCATION on the data repository's pod", Doc: "data deployment NAME fed from a source, or source NAME"},
 	{Key: KeyMinReadySeconds, Form: "whole seconds, 0 to 86400", Doc: "inject the watchdoghealthz canary sidecar; the pod stays unready until its watchdogs were error-free this long"},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -38,6 +39,9 @@ type Store struct {
 	URL string
 	// Location is the absolute path where data appears in app containers.
 	Location string
+	// TokenSecret names the Secret holding the repository's bearer token
+	// (key "token"); empty when the repository needs none.
+	TokenSecret string
 }
 
 // DataDeployment is data deployment Name of a pod, fed from Source.
@@ -117,6 +121,14 @@ func ParsePod(ns Namespace, podAnnotations map[string]string) (Pod, field.ErrorL
 		errs = appendErr(errs, err)
 		if err == nil {
 			p.Store.Location = loc
+		}
+	}
+
+	if v, path, ok := l.get(KeyStoreTokenSecret, true); ok {
+		if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
+			errs = append(errs, invalid(path, v, "must be a Secret name: "+strings.Join(msgs, "; ")))
+		} else {
+			p.Store.TokenSecret = v
 		}
 	}
 

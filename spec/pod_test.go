@@ -51,6 +51,21 @@ func TestParsePod(t *testing.T) {
 				LocationPath: NamespaceAnnotationPath("team", KeyStoreLocation),
 			},
 		},
+		"token secret from the namespace": {
+			ns:  Namespace{Name: "team", Annotations: map[string]string{KeyStoreURL: "http://repo.team:8080", KeyStoreTokenSecret: "repo-token"}},
+			pod: map[string]string{PrefixData + "m": "m"},
+			want: Pod{
+				Store:        Store{URL: "http://repo.team:8080", Location: DefaultLocation, TokenSecret: "repo-token"},
+				Deployments:  []DataDeployment{{Name: "m", Source: "m"}},
+				LocationPath: AnnotationPath(KeyStoreLocation),
+			},
+		},
+		"bad token secret name": {
+			ns:      Namespace{Name: "team"},
+			pod:     map[string]string{KeyStoreTokenSecret: "Repo_Token"},
+			want:    Pod{Store: Store{Location: DefaultLocation}, LocationPath: AnnotationPath(KeyStoreLocation)},
+			wantErr: []string{`metadata.annotations[store.autocrane.io/token-secret]: Invalid value: "Repo_Token": must be a Secret name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`},
+		},
 		"pod overrides namespace": {
 			ns:  ns,
 			pod: map[string]string{KeyStoreURL: "https://other", KeyStoreLocation: "/models", PrefixData + "m": "m"},

@@ -36,6 +36,7 @@ type managerFlags struct {
 	dataDeployerPort    int
 	watchdogHealthzPort int
 	certExtraSANs       string // comma-separated; webhook certificates
+	tokenHosts          string // comma-separated; data repository token
 	zap                 zap.Options
 }
 
@@ -66,6 +67,8 @@ func newManagerFlags(stderr io.Writer) (*flag.FlagSet, *managerFlags, *envflag.S
 	e.Float64(&c.EvictionsPerMinute, "evictions-per-minute", 30, "cluster-wide cap on evictions")
 	e.Int(&c.EvictionBurst, "eviction-burst", 5, "evictions allowed at once above the per-minute rate")
 	e.Duration(&c.DataPollInterval, "data-poll-interval", 30*time.Second, "how often each data rollout asks its repository for new versions (at least 1s); data rollouts need --namespace, where their state lives")
+	e.String(&c.DataRepositoryTokenFile, "data-repository-token-file", "", "a file with the bearer token that data rollouts send to the data repositories named by --data-repository-token-hosts (mount it from a Secret); empty: no token")
+	e.String(&m.tokenHosts, "data-repository-token-hosts", "", "comma-separated host names of the data repositories that get the token; store URLs come from users, so the token goes to no other host")
 	// Webhook certificates (docs/tls.md).
 	sm := &m.opts.SelfManagedCerts
 	e.String(&m.opts.CertMode, "cert-mode", manager.CertModeCertManager, "where the webhook's certificate comes from: cert-manager (tls.crt and tls.key in --webhook-cert-dir, written by cert-manager or anyone, reloaded when they change) or self-managed (the leader keeps a CA and the certificate in the Secret --cert-secret-name and writes the CA into the webhook configurations' caBundle; every replica serves it from memory)")
@@ -87,6 +90,9 @@ func runManager(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	m.opts.Injector.ImagePullPolicy = corev1.PullPolicy(m.pullPolicy)
+	if m.tokenHosts != "" {
+		m.opts.Controllers.DataRepositoryTokenHosts = strings.Split(m.tokenHosts, ",")
+	}
 	if m.certExtraSANs != "" {
 		m.opts.SelfManagedCerts.ExtraSANs = strings.Split(m.certExtraSANs, ",")
 	}
