@@ -10,7 +10,9 @@ package e2e
 //   - for each Certificate, once its Issuer can sign (selfSigned, or ca with
 //     its Secret present), it writes the Secret the Certificate asks for
 //     (tls.crt, tls.key, ca.crt; type kubernetes.io/tls) with a certificate
-//     from the Certificate's spec (commonName, dnsNames, isCA, duration);
+//     from the Certificate's spec (commonName, dnsNames, isCA, duration),
+//     and marks the Certificate Ready with its notBefore, notAfter and
+//     renewalTime (certstatus_test.go);
 //   - for each webhook configuration annotated cert-manager.io/inject-ca-from
 //     NAMESPACE/CERTIFICATE, it copies that Secret's ca.crt into every
 //     webhook's clientConfig.caBundle, as cainjector does.
@@ -156,6 +158,9 @@ func (s *suite) issue(ctx context.Context, cert unstructured.Unstructured) (bool
 	}
 	if err != nil {
 		return false, fmt.Errorf("writing Secret %s/%s: %w", ns, secretName, err)
+	}
+	if err := s.markCertificateReady(ctx, cert, pair.certPEM); err != nil {
+		return false, err
 	}
 	s.logf("issued Secret %s/%s for Certificate %s (issuer %s)", ns, secretName, cert.GetName(), issuerName)
 	return true, nil
