@@ -1,4 +1,5 @@
-// Package e2e tests AutoCrane installed as it ships (config/e2e) on a real
+// Package e2e tests AutoCrane installed as it ships (config/e2e, and
+// config/e2e-selfmanaged in TestSelfManagedRotation) on a real
 // single-node Kubernetes cluster: real kubelet, containerd, pod network,
 // kube-proxy and CoreDNS (hack/cluster). Its tests carry the build tag e2e,
 // so `go test ./...` and `make test` skip them; run them with `make e2e`.
