@@ -27,10 +27,19 @@ lint: ## gofmt and go vet.
 	$(GO) vet ./...
 
 .PHONY: test
-test: lint ## Lint, then run every test, envtest against a real kube-apiserver included.
+# E2E=auto runs make e2e after the other tests when running as root (it
+# starts a real cluster on the machine); E2E=1 requires it, E2E=0 leaves it out.
+E2E ?= auto
+
+test: lint ## Lint, then every test: envtest against a real kube-apiserver, then (as root) make e2e on a real cluster.
 	@assets=$$(hack/envtest-assets.sh); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS=$$assets $(GO) test $(GOTEST_FLAGS) ./...
+	@if [ "$(E2E)" = 1 ] || { [ "$(E2E)" = auto ] && [ "$$(id -u)" = 0 ]; }; then \
+	  $(MAKE) --no-print-directory e2e; \
+	else \
+	  echo "make test: not running make e2e (E2E=$(E2E); it needs root to start a cluster)"; \
+	fi
 
 .PHONY: demo
 demo: ## Start a control plane, run AutoCrane against it, apply config/samples and show the injection.
