@@ -42,7 +42,7 @@ test: lint ## Lint, then every test: envtest against a real kube-apiserver, then
 	fi
 
 .PHONY: demo
-demo: ## Start a control plane, run AutoCrane against it, apply config/samples and show the injection.
+demo: ## Start a control plane, run AutoCrane, and show injection, validation, the watchdog story and the data story.
 	@assets=$$(hack/envtest-assets.sh); \
 	KUBEBUILDER_ASSETS=$$assets $(GO) run ./hack/demo $(DEMO_FLAGS)
 
