@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -88,6 +89,10 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	// The testworkload binary, built once for the tests that play the kubelet.
+	if workloads.binary != "" {
+		_ = os.RemoveAll(filepath.Dir(workloads.binary))
+	}
 	// The webhook server must stop before the control plane removes its
 	// certificate directory.
 	if suite.stopManager != nil {
