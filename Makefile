@@ -70,7 +70,7 @@ bench: ## Run the benchmarks (see docs/benchmarks.md).
 
 .PHONY: update-golden
 update-golden: ## Rewrite golden files and generated docs after an intended change.
-	UPDATE_GOLDEN=1 $(GO) test ./spec/ ./injector/ ./cli/ ./cmd/...
+	UPDATE_GOLDEN=1 $(GO) test ./spec/ ./injector/ ./cli/ ./cmd/... ./hack/cluster/ ./hack/imagebuild/
 
 # A real single-node cluster for the end-to-end tests (docs/cluster.md).
 # cluster-up and e2e need root; they change host networking and undo it.

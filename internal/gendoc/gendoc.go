@@ -13,7 +13,8 @@ import (
 const EndMarker = "<!-- END GENERATED -->"
 
 // Check fails t when the section of file between begin (a whole line,
-// newline included) and EndMarker differs from content.
+// newline included) and the next EndMarker differs from content. A file may
+// hold several sections, each with its own begin line.
 func Check(t testing.TB, file, begin, content string) {
 	t.Helper()
 	b, err := os.ReadFile(file)
@@ -22,10 +23,14 @@ func Check(t testing.TB, file, begin, content string) {
 	}
 	doc := string(b)
 	start := strings.Index(doc, begin)
-	end := strings.Index(doc, EndMarker)
-	if start < 0 || end < start {
+	end := -1
+	if start >= 0 {
+		end = strings.Index(doc[start:], EndMarker)
+	}
+	if start < 0 || end < 0 {
 		t.Fatalf("%s lacks the markers %q and %q", file, strings.TrimSpace(begin), EndMarker)
 	}
+	end += start
 	want := doc[:start+len(begin)] + content + doc[end:]
 	if want == doc {
 		return
