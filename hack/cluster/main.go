@@ -20,6 +20,7 @@ import (
 const usage = `Usage: hack/cluster-up [flags]      (go run ./hack/cluster up [flags])
        hack/cluster-down [flags]    (go run ./hack/cluster down [flags])
        go run ./hack/cluster load [flags]
+       go run ./hack/cluster check [flags]
 
 Starts or stops a real single-node Kubernetes cluster on this machine, for
 AutoCrane's end-to-end tests (make e2e). Needs root; run from the repository.
@@ -40,6 +41,11 @@ down  stops every recorded process and removes every mount, cgroup,
       logs stay in WORKDIR/logs.
 load  imports --images-dir/*.tar into the running cluster's containerd
       (after make images); pods see new images once they are recreated.
+check does what up does before it changes anything, and stops there:
+      root, the tools (installed with apt-get when missing), no cluster
+      recorded in WORKDIR, no other kubelet, free address ranges. It exits
+      0 when up could start, else 1 naming what is missing (make demo uses
+      it to choose between a real cluster and a bare control plane).
 
 Every flag can also be set through the environment variable shown after it;
 the flag wins. Flags:
@@ -112,14 +118,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			fs.Usage()
 			return 0
 		}
-		fmt.Fprintln(stderr, "cluster: want a command: up, down or load; see --help")
+		fmt.Fprintln(stderr, "cluster: want a command: up, down, load or check; see --help")
 		return 2
 	}
 	command := args[0]
 	switch command {
-	case "up", "down", "load":
+	case "up", "down", "load", "check":
 	default:
-		fmt.Fprintf(stderr, "cluster: unknown command %q: want up, down or load; see --help\n", command)
+		fmt.Fprintf(stderr, "cluster: unknown command %q: want up, down, load or check; see --help\n", command)
 		return 2
 	}
 	fs, o := newFlags(command, stderr)
@@ -154,6 +160,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		err = down(context.WithoutCancel(ctx), log, o.cfg.WorkDir)
 	case "load":
 		err = load(ctx, log, o.cfg)
+	case "check":
+		if err = preflight(ctx, log, o.cfg); err == nil {
+			log.Info("this machine can start the cluster", "workDir", o.cfg.WorkDir)
+		}
 	}
 	if err != nil {
 		log.Error(err, command+" failed")

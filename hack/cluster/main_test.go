@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,5 +31,22 @@ func TestRunUsage(t *testing.T) {
 				t.Errorf("output %q lacks %q", stderr.String(), tc.wantOut)
 			}
 		})
+	}
+}
+
+// TestCheckRefusesARecordedCluster: check fails, naming the work directory,
+// when a cluster (or its remains) is recorded there, before it looks at
+// anything on the host.
+func TestCheckRefusesARecordedCluster(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, journalFile), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := run(t.Context(), []string{"check", "--work-dir", dir}, &stderr); code != 1 {
+		t.Errorf("exit code %d, want 1; output %s", code, stderr.String())
+	}
+	if want := "a cluster (or what is left of one) is recorded in " + dir; !strings.Contains(stderr.String(), want) {
+		t.Errorf("output %q lacks %q", stderr.String(), want)
 	}
 }

@@ -26,19 +26,7 @@ type upOptions struct {
 // up starts the cluster. On failure or interrupt it tears down what it
 // started, unless keepOnFailure, so the machine is as before.
 func up(ctx context.Context, log logr.Logger, c config, o upOptions) (err error) {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	if err := ensureHostTools(ctx, log); err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(c.WorkDir, journalFile)); err == nil {
-		return fmt.Errorf("a cluster (or what is left of one) is recorded in %s: run hack/cluster-down first", c.WorkDir)
-	}
-	if cg := kubepodsCgroups(); len(cg) > 0 {
-		return fmt.Errorf("%s exists: another kubelet runs on this machine, or one was not cleaned up", cg[0])
-	}
-	if err := checkRangesFree(ctx, c); err != nil {
+	if err := preflight(ctx, log, c); err != nil {
 		return err
 	}
 
@@ -88,6 +76,25 @@ func up(ctx context.Context, log logr.Logger, c config, o upOptions) (err error)
 		}
 	}()
 	return start(ctx, log, j, append(ownImages, images...))
+}
+
+// preflight checks, before anything on the host changes, that up can
+// start: root, the tools (installing missing Debian packages), no cluster
+// recorded in the work directory, no other kubelet, free address ranges.
+func preflight(ctx context.Context, log logr.Logger, c config) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(c.WorkDir, journalFile)); err == nil {
+		return fmt.Errorf("a cluster (or what is left of one) is recorded in %s: run hack/cluster-down first", c.WorkDir)
+	}
+	if err := ensureHostTools(ctx, log); err != nil {
+		return err
+	}
+	if cg := kubepodsCgroups(); len(cg) > 0 {
+		return fmt.Errorf("%s exists: another kubelet runs on this machine, or one was not cleaned up", cg[0])
+	}
+	return checkRangesFree(ctx, c)
 }
 
 // start brings the components up in order, each waiting for the previous.
