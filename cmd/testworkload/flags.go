@@ -19,8 +19,10 @@ const defaultListen = ":8080"
 // config is what the command line asks for.
 type config struct {
 	listen string
-	opts   testworkload.Options
-	zap    zap.Options
+	// files is the directory served at /files/, or empty.
+	files string
+	opts  testworkload.Options
+	zap   zap.Options
 }
 
 // parseFlags reads args, with environment variables (through lookupEnv) as
@@ -84,6 +86,7 @@ func newFlags(cfg *config, lookupEnv func(string) (string, bool)) (*flag.FlagSet
 	e.String(&cfg.listen, "listen", defaultListen, "")
 	e.String(&cfg.opts.RedirectWatchdogTo, "redirect-watchdog-to", "", "")
 	e.Int64(&cfg.opts.WatchdogBodyBytes, "watchdog-body-bytes", 0, "")
+	e.String(&cfg.files, "serve-files", "", "")
 	e.Duration(&cfg.opts.ShutdownTimeout, "shutdown-timeout", testworkload.DefaultShutdownTimeout, "")
 	cfg.zap.BindFlags(fs)
 	return fs, e

@@ -44,8 +44,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	log := zap.New(zap.UseFlagOptions(&cfg.zap), zap.WriteTo(stderr))
 	log.Info("starting", "version", version, "listen", cfg.listen,
 		"redirectWatchdogTo", cfg.opts.RedirectWatchdogTo, "watchdogBodyBytes", cfg.opts.WatchdogBodyBytes,
-		"shutdownTimeout", cfg.opts.ShutdownTimeout.String())
+		"shutdownTimeout", cfg.opts.ShutdownTimeout.String(), "serveFiles", cfg.files)
 	cfg.opts.Log = log
+	if cfg.files != "" {
+		// os.Root: a symbolic link in the served tree cannot lead outside it.
+		root, err := os.OpenRoot(cfg.files)
+		if err != nil {
+			log.Error(err, "cannot serve files", "directory", cfg.files)
+			return 1
+		}
+		defer root.Close()
+		cfg.opts.Files = root.FS()
+	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		log.Error(err, "cannot listen", "address", cfg.listen)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -148,8 +149,18 @@ func TestManualNamesEveryFlag(t *testing.T) {
 
 // TestProcess runs the real command as a child process on a free loopback
 // port, talks to it, stops it with SIGTERM and checks it exits 0.
+//
+// It serves files as a datadeployer lays them out: "models" a symbolic
+// link to the version's directory. A link out of the directory is not
+// followed.
 func TestProcess(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "--listen=127.0.0.1:0")
+	files, outside := t.TempDir(), t.TempDir()
+	must(t, os.Mkdir(filepath.Join(files, "v1"), 0o755))
+	must(t, os.WriteFile(filepath.Join(files, "v1", "version.txt"), []byte("v1\n"), 0o644))
+	must(t, os.Symlink("v1", filepath.Join(files, "models")))
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("no"), 0o644))
+	must(t, os.Symlink(outside, filepath.Join(files, "escape")))
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "--listen=127.0.0.1:0", "--serve-files="+files)
 	cmd.Env = append(os.Environ(), "TESTWORKLOAD_TEST_RUN_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -175,7 +186,11 @@ func TestProcess(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("no \"serving\" log line; logs:\n%s", strings.Join(lines, "\n"))
 	}
-	for path, want := range map[string]string{"/ping": "pong", "/watchdog": `{"level":"info","message":"ok"}` + "\n"} {
+	for path, want := range map[string]string{
+		"/ping":                     "pong",
+		"/watchdog":                 `{"level":"info","message":"ok"}` + "\n",
+		"/files/models/version.txt": "v1\n",
+	} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
@@ -184,6 +199,17 @@ func TestProcess(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || string(b) != want {
 			t.Errorf("GET %s = %d %q, want 200 %q", path, resp.StatusCode, b, want)
+		}
+	}
+	for _, path := range []string{"/files/escape/secret", "/files/../secret"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Errorf("GET %s = 200 %q: a file outside --serve-files was served", path, b)
 		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -195,5 +221,12 @@ func TestProcess(t *testing.T) {
 	}
 	if !strings.Contains(string(rest), `"msg":"shutting down"`) || !strings.Contains(string(rest), `"msg":"stopped"`) {
 		t.Errorf("the logs after SIGTERM lack the shutdown lines:\n%s", rest)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

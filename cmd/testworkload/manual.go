@@ -23,6 +23,9 @@ ENDPOINTS
                          when for= is not given.
     POST /warn[?for=D]   Answer /watchdog with level warning, likewise.
     POST /recover        End a failure or a warning now.
+    GET  /files/PATH     With --serve-files only: the file PATH under that
+                         directory, read-only (directories are listed), to
+                         show what the app sees of its data.
     GET  /metrics        Prometheus metrics (see METRICS).
 
     Each change replaces the one before. The answer to a change is JSON:
@@ -47,6 +50,12 @@ FLAGS
             On SIGTERM or SIGINT, stop accepting connections and let the
             requests in flight finish for at most this long, then exit 0.
             Must be more than 0s. Default "10s".
+
+    --serve-files <directory>, $TESTWORKLOAD_SERVE_FILES
+            Serve this directory read-only at GET /files/, for demos and
+            tests to show what the app sees, such as the data a datadeployer
+            put in place. Symbolic links are followed only while they stay
+            inside the directory. Default "" (not served: /files/ is 404).
 
     --redirect-watchdog-to <url>, $TESTWORKLOAD_REDIRECT_WATCHDOG_TO
             TEST-ONLY. Answer every GET /watchdog with 302 Found and this

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,6 +35,10 @@ type Options struct {
 	// /watchdog's body with spaces to this many bytes (Content-Length set).
 	// Test-only: the prober must not read huge bodies. 0 means no padding.
 	WatchdogBodyBytes int64
+	// Files, when not nil, is served read-only at GET /files/: what the app
+	// sees of its data, for demos and tests to show. Directories are
+	// listed.
+	Files fs.FS
 	// ShutdownTimeout bounds the graceful shutdown in Run. 0 means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -90,6 +95,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /fail", s.change(ModeFailing))
 	mux.HandleFunc("POST /warn", s.change(ModeWarning))
 	mux.HandleFunc("POST /recover", s.change(ModeOK))
+	if opts.Files != nil {
+		mux.Handle("GET /files/", http.StripPrefix("/files/", http.FileServerFS(opts.Files)))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	s.handler = m.count(mux)
 	return s, nil
