@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/autocrane/autocrane/controller"
 	"github.com/autocrane/autocrane/spec"
@@ -50,6 +51,11 @@ type Input struct {
 	BackoffUntil time.Time
 	// Stopped is true after an error that retrying cannot fix.
 	Stopped bool
+	// Evicted holds the pods this controller evicted whose deletion the
+	// cache may not show yet: they count as terminating, so that a
+	// reconcile in that window neither evicts one twice nor lets a
+	// sibling go beyond max-in-flight.
+	Evicted map[types.UID]bool
 }
 
 // waitRecheck is how often a waiting decision is looked at again when no
@@ -61,7 +67,7 @@ const waitRecheck = 10 * time.Second
 // evicted, whatever the brakes say.
 func Decide(in Input) Decision {
 	pod := in.Pod
-	if pod.DeletionTimestamp != nil {
+	if pod.DeletionTimestamp != nil || in.Evicted[pod.UID] {
 		return Decision{Reason: ReasonTerminating}
 	}
 	if pod.Labels[spec.LabelHealth] != string(spec.LevelError) {
@@ -89,7 +95,7 @@ func Decide(in Input) Decision {
 	if in.Now.Before(in.BackoffUntil) {
 		return Decision{Reason: ReasonBackoff, RetryAfter: in.BackoffUntil.Sub(in.Now)}
 	}
-	total, failing, inFlight := count(in.Siblings, pod)
+	total, failing, inFlight := count(in.Siblings, pod, in.Evicted)
 	if failing >= 2 && float64(failing) > in.StormShare*float64(total) {
 		return Decision{Reason: ReasonStormBrake, RetryAfter: waitRecheck, Message: fmt.Sprintf(
 			"%d of %d pods of the owner are in error at once (more than %.0f%%): a shared cause, not bad pods; evicting none", failing, total, in.StormShare*100)}
@@ -103,9 +109,9 @@ func Decide(in Input) Decision {
 
 // count returns the owner's live pods, those in error, and those in flight:
 // terminating, or not Ready and not in error (a replacement starting up).
-func count(siblings []*corev1.Pod, self *corev1.Pod) (total, failing, inFlight int) {
+func count(siblings []*corev1.Pod, self *corev1.Pod, evicted map[types.UID]bool) (total, failing, inFlight int) {
 	for _, p := range siblings {
-		if p.DeletionTimestamp != nil {
+		if p.DeletionTimestamp != nil || evicted[p.UID] {
 			inFlight++
 			continue
 		}

@@ -55,6 +55,7 @@ func TestDecide(t *testing.T) {
 		others   []*corev1.Pod
 		backoff  time.Time
 		stopped  bool
+		evicted  map[types.UID]bool
 		want     Reason
 		evict    bool
 		retry    time.Duration
@@ -83,12 +84,16 @@ func TestDecide(t *testing.T) {
 		{name: "a replacement starting is in flight", pod: pod("a", errorSince(time.Hour)), others: []*corev1.Pod{pod("b", notReady), pod("c")}, want: ReasonInFlight, retry: waitRecheck, contains: "max-in-flight 1"},
 		{name: "a terminating sibling is in flight", pod: pod("a", errorSince(time.Hour)), others: []*corev1.Pod{pod("b", terminating), pod("c")}, want: ReasonInFlight, retry: waitRecheck},
 		{name: "max-in-flight 2 allows a second", pod: pod("a", errorSince(time.Hour), annotated(spec.KeyWatchdogMaxInFlight, "2")), others: []*corev1.Pod{pod("b", terminating), pod("c"), pod("d")}, want: ReasonEvict, evict: true},
+		{name: "evicted, its deletion not seen yet", pod: pod("a", errorSince(time.Hour)), others: []*corev1.Pod{pod("b"), pod("c")},
+			evicted: map[types.UID]bool{"a": true}, want: ReasonTerminating},
+		{name: "an evicted sibling is in flight", pod: pod("a", errorSince(time.Hour)), others: []*corev1.Pod{pod("b"), pod("c")},
+			evicted: map[types.UID]bool{"b": true}, want: ReasonInFlight, retry: waitRecheck},
 		{name: "an unready pod in error is not in flight", pod: pod("a", errorSince(time.Hour), notReady), others: []*corev1.Pod{pod("b"), pod("c")}, want: ReasonEvict, evict: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			siblings := append([]*corev1.Pod{tc.pod}, tc.others...)
-			got := Decide(Input{Pod: tc.pod, Siblings: siblings, Now: now, StormShare: 0.5, BackoffUntil: tc.backoff, Stopped: tc.stopped})
+			got := Decide(Input{Pod: tc.pod, Siblings: siblings, Now: now, StormShare: 0.5, BackoffUntil: tc.backoff, Stopped: tc.stopped, Evicted: tc.evicted})
 			if got.Reason != tc.want || got.Evict != tc.evict || got.RetryAfter != tc.retry {
 				t.Errorf("Decide = %+v, want reason %s, evict %v, retry %s", got, tc.want, tc.evict, tc.retry)
 			}

@@ -23,7 +23,7 @@ func TestDryRunRecordsWithoutEvicting(t *testing.T) {
 	}
 	rec := events.NewFakeRecorder(10)
 	r := &Reconciler{Recorder: rec, Metrics: m, Clock: clocktesting.NewFakeClock(now), DryRun: true,
-		backoff: map[types.UID]backoff{}, stopped: map[types.UID]bool{}, noted: map[types.UID]Reason{}}
+		backoff: map[types.UID]backoff{}, stopped: map[types.UID]bool{}, noted: map[types.UID]Reason{}, evicted: map[types.NamespacedName]types.UID{}}
 	p := pod("a", errorSince(time.Hour))
 	// A StatefulSet's pod: the owner needs no lookup.
 	p.OwnerReferences[0].Kind, p.OwnerReferences[0].Name = "StatefulSet", "db"

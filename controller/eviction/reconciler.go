@@ -42,6 +42,9 @@ type Reconciler struct {
 	backoff map[types.UID]backoff
 	stopped map[types.UID]bool
 	noted   map[types.UID]Reason
+	// evicted maps each pod this controller evicted to its UID, until the
+	// pod is gone: the cache shows a deletion a moment after the eviction.
+	evicted map[types.NamespacedName]types.UID
 }
 
 type backoff struct {
@@ -60,6 +63,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	pod := &corev1.Pod{}
 	if err := r.Client.Get(ctx, req.NamespacedName, pod); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.mu.Lock()
+			delete(r.evicted, req.NamespacedName)
+			r.mu.Unlock()
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get pod: %w", err)
@@ -77,6 +83,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.mu.Lock()
 	in.BackoffUntil = r.backoff[pod.UID].until
 	in.Stopped = r.stopped[pod.UID]
+	in.Evicted = make(map[types.UID]bool, len(r.evicted))
+	for _, uid := range r.evicted {
+		in.Evicted[uid] = true
+	}
 	r.mu.Unlock()
 
 	d := Decide(in)
@@ -110,6 +120,9 @@ func (r *Reconciler) evict(ctx context.Context, pod *corev1.Pod, d Decision) (ct
 		r.Metrics.Evictions.WithLabelValues("evicted").Inc()
 		r.event(ctx, pod, corev1.EventTypeNormal, "Evicted", "evicted through the Eviction API: "+d.Message)
 		r.forget(pod.UID)
+		r.mu.Lock()
+		r.evicted[client.ObjectKeyFromObject(pod)] = pod.UID
+		r.mu.Unlock()
 		return ctrl.Result{}, nil
 	case apierrors.IsNotFound(err):
 		r.Metrics.Evictions.WithLabelValues("gone").Inc()

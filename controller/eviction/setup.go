@@ -71,6 +71,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		backoff:    map[types.UID]backoff{},
 		stopped:    map[types.UID]bool{},
 		noted:      map[types.UID]Reason{},
+		evicted:    map[types.NamespacedName]types.UID{},
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("watchdog-eviction").

@@ -165,6 +165,19 @@ func waitEvent(ctx context.Context, t *testing.T, ns, kind, name, reason string)
 	return got[0]
 }
 
+// eventCount counts the occurrences of events: a series counts its repeats.
+func eventCount(events []eventsv1.Event) int32 {
+	var n int32
+	for _, e := range events {
+		if e.Series != nil && e.Series.Count > 1 {
+			n += e.Series.Count
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 func createPDB(ctx context.Context, t *testing.T, ns, app string, maxUnavailable int) {
 	t.Helper()
 	pdb := &policyv1.PodDisruptionBudget{
@@ -221,6 +234,11 @@ func TestErrorPodIsEvictedWithinItsBudget(t *testing.T) {
 		_, err := getPod(ctx, t, ns, victim)
 		return satisfied(apierrors.IsNotFound(err), fmt.Errorf("evicted pod still there: %v", err))
 	})
+	// Evicted once: a reconcile before the cache shows the deletion must not
+	// evict again (seen on a real cluster as a second Evicted Event).
+	if n := eventCount(events(ctx, t, ns, "Pod", victim, "Evicted")); n != 1 {
+		t.Errorf("%d Evicted Events on pod %s, want 1", n, victim)
+	}
 	// The ReplicaSet replaces it; once it runs, it is watched too.
 	var replacement *corev1.Pod
 	framework.Eventually(ctx, t, 60*time.Second, func() (bool, error) {
