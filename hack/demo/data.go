@@ -44,9 +44,8 @@ type dataWorld struct {
 	repo     *dataRepository
 	downward *downwardAPI
 	timeline *timeline
-	// names maps a version id to its content ("v1"), the name the story
-	// gives it.
-	names        map[string]string
+	// names are the versions' names in the story.
+	names        versionNames
 	deployerPort int
 	appPort      int
 	watch        *dataWatch
@@ -175,17 +174,43 @@ func (w *dataWorld) startSource(ctx context.Context, step *stepper, kubelet *fak
 	if err != nil {
 		return err
 	}
-	w.names = map[string]string{st.Versions[0].ID: "v1"}
+	w.names = versionNames{st.Versions[0].ID: "v1"}
 	step.done("GET %s/v1/sources/%s: a %s source (%s), %d version:", w.repo.url, dataSource, st.Kind, st.Location, len(st.Versions))
 	printVersions(step, st, w.names)
 	return nil
 }
 
+// versionNames maps a version id to its content ("v1"), the name the
+// stories give it.
+type versionNames map[string]string
+
+// name is the story's name of version id, or the id.
+func (v versionNames) name(id string) string {
+	if n, ok := v[id]; ok {
+		return n
+	}
+	return id
+}
+
+// named replaces the version ids in text by their names.
+func (v versionNames) named(text string) string {
+	for id, n := range v {
+		text = strings.ReplaceAll(text, id, n)
+	}
+	return text
+}
+
 // printVersions prints a source's versions, newest last.
-func printVersions(step *stepper, st datarepository.SourceStatus, names map[string]string) {
+func printVersions(step *stepper, st datarepository.SourceStatus, names versionNames) {
 	var lines []string
 	for _, v := range st.Versions {
-		lines = append(lines, fmt.Sprintf("%s  %s  %d bytes  commit %.7s  (%s)", v.ID, v.Digest, v.Size, v.Revision, orNone(names[v.ID])))
+		// A git source's revision is the commit; an http source's, its
+		// Last-Modified or ETag.
+		revision := fmt.Sprintf("commit %.7s", v.Revision)
+		if st.Kind != "git" {
+			revision = fmt.Sprintf("revision %q", v.Revision)
+		}
+		lines = append(lines, fmt.Sprintf("%s  %s  %d bytes  %s  (%s)", v.ID, v.Digest, v.Size, revision, orNone(names[v.ID])))
 	}
 	step.output(strings.Join(lines, "\n"))
 }

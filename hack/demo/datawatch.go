@@ -91,21 +91,9 @@ func (d *dataWatch) at(step *stepper, when time.Time, format string, args ...any
 	step.done("%-6s %s", fmt.Sprintf("%+.1fs", when.Sub(d.start).Seconds()), fmt.Sprintf(format, args...))
 }
 
-// name is the story's name of version id.
-func (d *dataWatch) name(id string) string {
-	if n, ok := d.world.names[id]; ok {
-		return n
-	}
-	return id
-}
+func (d *dataWatch) name(id string) string { return d.world.names.name(id) }
 
-// named replaces the version ids in text by their names.
-func (d *dataWatch) named(text string) string {
-	for id, n := range d.world.names {
-		text = strings.ReplaceAll(text, id, n)
-	}
-	return text
-}
+func (d *dataWatch) named(text string) string { return d.world.names.named(text) }
 
 // observe prints the timeline's new changes, then the files that changed.
 func (d *dataWatch) observe(step *stepper) error {

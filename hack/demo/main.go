@@ -9,6 +9,13 @@
 // commit that is rolled back). It plays the kubelet: the pods' containers,
 // and the datadeployers of the pods with data, run as local processes.
 //
+// That is the control-plane-only demo. When the machine allows a real
+// cluster (root, and hack/cluster check passes, or a hack/cluster-up
+// cluster already runs), the demo runs on a real single-node cluster
+// instead (onnode.go): it builds the image, starts the cluster, installs
+// AutoCrane from config/, and the kubelet runs every pod, the injected
+// sidecars and the data repository. --cluster=yes|no forces the choice.
+//
 // Run it with `make demo`. It stops cleanly on Ctrl-C; --exit stops it as
 // soon as the demo has run (CI uses that).
 package main
@@ -44,6 +51,11 @@ const demoNamespace = "autocrane-demo"
 
 func main() {
 	exit := flag.Bool("exit", false, "stop as soon as the demo has run, instead of waiting for Ctrl-C")
+	where := flag.String("cluster", "auto", "where the demo runs: auto (a real single-node cluster when this machine allows it: "+
+		"root, and hack/cluster check passes or a cluster already runs; else a bare control plane), "+
+		"yes (a real cluster, or fail), no (a bare control plane)")
+	images := flag.Bool("images", true, "on a real cluster: build the images first (go run ./hack/imagebuild) and load them "+
+		"into a cluster that already runs; false uses the images the cluster has")
 	flag.Parse()
 	// The demo prints its own story; without this, controller-runtime
 	// prints a stack trace 30s in, as nobody set its global logger.
@@ -52,7 +64,7 @@ func main() {
 	// processes run in process groups of their own.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	if err := run(ctx, os.Stdout, *exit); err != nil {
+	if err := choose(ctx, os.Stdout, *exit, *where, *images); err != nil {
 		if ctx.Err() != nil {
 			// Ctrl-C before the end: everything was stopped on the way out.
 			fmt.Fprintf(os.Stderr, "demo: interrupted; everything started here was stopped (%v)\n", err)
@@ -63,6 +75,38 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// choose runs the demo on a real cluster or on a bare control plane, as
+// where and the machine allow, and says which and why.
+func choose(ctx context.Context, out io.Writer, exitWhenDone bool, where string, images bool) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	switch where {
+	case "auto", "yes":
+		ok, why := nodeAllowed(ctx, root)
+		if ok {
+			assets := os.Getenv("KUBEBUILDER_ASSETS")
+			if assets == "" {
+				return errors.New("$KUBEBUILDER_ASSETS is not set: run the demo with make demo, which builds kubectl")
+			}
+			return runOnNode(ctx, out, nodeOptions{exitWhenDone: exitWhenDone, images: images, root: root,
+				kubectlBin: filepath.Join(assets, "kubectl")})
+		}
+		if where == "yes" {
+			return fmt.Errorf("--cluster=yes, but this machine cannot start a cluster: %s", why)
+		}
+		fmt.Fprintf(out, "demo: no real cluster: %s.\n", why)
+	case "no":
+		fmt.Fprintln(out, "demo: --cluster=no.")
+	default:
+		return fmt.Errorf("--cluster=%q: want auto, yes or no", where)
+	}
+	fmt.Fprintln(out, "demo: running the control-plane-only demo instead: etcd, kube-apiserver and kube-controller-manager, "+
+		"with the demo itself playing the kubelet (its pods run as local processes).")
+	return run(ctx, out, exitWhenDone)
 }
 
 func repoRoot() (string, error) {
@@ -149,7 +193,7 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 	step.say("kubectl apply -k %s: config/samples as shipped (a namespace labelled autocrane.io/inject=enabled, a plain Deployment, "+
 		"and the watchdog canary), with the canary tuned for the demo and a PodDisruptionBudget", overlayDir)
 	step.done("between kubectl kustomize and kubectl apply -f -, the canary's port %d becomes %d, free on this machine", samplePort, port)
-	samples, err := renderSamples(ctx, env, root, port)
+	samples, err := renderSamples(ctx, controlPlane{env}, root, port, nil)
 	if err != nil {
 		return err
 	}
@@ -178,19 +222,7 @@ func run(ctx context.Context, out io.Writer, exitWhenDone bool) (err error) {
 	describe(step, &pod)
 
 	step.say("A mistake is caught at kubectl apply: store.autocrane.io/url: ftp://repo")
-	bad := `apiVersion: v1
-kind: Pod
-metadata:
-  name: bad
-  namespace: ` + demoNamespace + `
-  annotations:
-    data.autocrane.io/models: models
-    store.autocrane.io/url: ftp://repo
-spec:
-  containers:
-  - {name: app, image: autocrane:dev}
-`
-	if _, stderr, err := env.Kubectl(ctx, strings.NewReader(bad), "apply", "-f", "-"); err == nil {
+	if _, stderr, err := env.Kubectl(ctx, strings.NewReader(badPod), "apply", "-f", "-"); err == nil {
 		return errors.New("the invalid pod was accepted")
 	} else {
 		step.output(stderr)
@@ -205,7 +237,7 @@ spec:
 	// first), on every return, Ctrl-C included.
 	defer func() { err = errors.Join(err, kubelet.stopAll()) }()
 	step.done("built")
-	if err := showWatchdog(ctx, step, env, kubelet, port); err != nil {
+	if err := showWatchdog(ctx, step, controlPlane{env}, fakeHost{kubelet}, port); err != nil {
 		return err
 	}
 	data := &dataWorld{deployerPort: deployerPort, appPort: port}

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autocrane/autocrane/spec"
-	"github.com/autocrane/autocrane/test/envtest/framework"
 )
 
 // samplePort is the port config/samples/watchdog.yaml's canary listens on
@@ -44,11 +43,12 @@ func freePort() (int, error) {
 }
 
 // renderSamples builds hack/demo/overlay (config/samples with the canary's
-// demo tuning and budget) with the control plane's kubectl, and moves the
+// demo tuning and budget) with the cluster's kubectl, and moves the
 // canary's port from 8080 to port: in its probe annotation and its
-// containerPort. It returns YAML for `kubectl apply -f -`.
-func renderSamples(ctx context.Context, env *framework.Env, root string, port int) (string, error) {
-	stdout, stderr, err := env.Kubectl(ctx, nil, "kustomize", filepath.Join(root, overlayDir))
+// containerPort. edit, when not nil, may change each object further. It
+// returns YAML for `kubectl apply -f -`.
+func renderSamples(ctx context.Context, k cluster, root string, port int, edit func(*unstructured.Unstructured) error) (string, error) {
+	stdout, stderr, err := k.Kubectl(ctx, nil, "kustomize", filepath.Join(root, overlayDir))
 	if err != nil {
 		return "", fmt.Errorf("kubectl kustomize %s: %w\n%s", overlayDir, err, stderr)
 	}
@@ -74,6 +74,11 @@ func renderSamples(ctx context.Context, env *framework.Env, root string, port in
 				return "", fmt.Errorf("deployment %s/%s: %w", watchdogNamespace, watchdogApp, err)
 			}
 			moved = true
+		}
+		if edit != nil {
+			if err := edit(&obj); err != nil {
+				return "", fmt.Errorf("%s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+			}
 		}
 		doc, err := yaml.Marshal(obj.Object)
 		if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/autocrane/autocrane/controller"
 	"github.com/autocrane/autocrane/spec"
-	"github.com/autocrane/autocrane/test/envtest/framework"
 )
 
 // Deadlines of the watchdog story's waits: generous, as a loaded machine is
@@ -32,17 +34,40 @@ const podColumns = "NAME:.metadata.name,PHASE:.status.phase,IP:.status.podIP," +
 	`HEALTH:.metadata.labels.status\.autocrane\.io/health,` +
 	`STATUS.AUTOCRANE.IO/ALIVE:.metadata.annotations.status\.autocrane\.io/alive`
 
+// cluster is what the stories need of the API server: a client and
+// kubectl. On a bare control plane it is the envtest framework's Env; on a
+// real cluster, the node's.
+type cluster interface {
+	apiClient() client.Client
+	Kubectl(ctx context.Context, stdin io.Reader, args ...string) (stdout, stderr string, err error)
+}
+
+// podHost runs the story's pods and reaches their apps: the demo's fake
+// kubelet on a bare control plane, or the real kubelet of a node.
+type podHost interface {
+	// start runs (or waits for) the story's first pods, and says so.
+	start(ctx context.Context, step *stepper, pods []corev1.Pod, port int) error
+	// added is called once for each pod created during the story; it runs
+	// the pod, if the host runs pods itself, and says what it did ("" for
+	// nothing).
+	added(ctx context.Context, p *corev1.Pod, port int) (string, error)
+	// removed is called once for each pod that is gone, likewise.
+	removed(name string) (string, error)
+	// post sends POST path to the app of pod p, and returns the URL.
+	post(ctx context.Context, p *corev1.Pod, port int, path string) (string, error)
+}
+
 // showWatchdog tells the watchdog story on the canary Deployment of
 // hack/demo/overlay: its pods run and turn healthy, one fails, AutoCrane
 // records the error, evicts the pod within the PodDisruptionBudget, and the
 // ReplicaSet's replacement runs and turns healthy.
-func showWatchdog(ctx context.Context, step *stepper, env *framework.Env, kubelet *fakeKubelet, port int) error {
+func showWatchdog(ctx context.Context, step *stepper, k cluster, host podHost, port int) error {
 	step.say("The canary Deployment (namespace %s) declares a watchdog, %s%s: POD_IP:%d/watchdog",
 		watchdogNamespace, spec.PrefixProbe, watchdogName, port)
 	var pods []corev1.Pod
 	if err := poll(ctx, podsTimeout, func() (bool, error) {
 		var err error
-		pods, err = canaryPods(ctx, env.Client)
+		pods, err = canaryPods(ctx, k.apiClient())
 		return err == nil && len(pods) >= 2, err
 	}); err != nil {
 		return fmt.Errorf("wait for the canary's pods: %w", err)
@@ -50,19 +75,13 @@ func showWatchdog(ctx context.Context, step *stepper, env *framework.Env, kubele
 	for _, p := range pods {
 		step.done("pod %s created by ReplicaSet %s", p.Name, ownerName(p))
 	}
-
-	step.say("no kubelet here: the demo runs each pod's container as a local process at 127.0.x.y and reports it Running")
-	for i := range pods {
-		c, err := kubelet.run(ctx, &pods[i], port)
-		if err != nil {
-			return err
-		}
-		step.done("pod %s: testworkload at %s, reported Running and Ready (its injected sidecar is not run)", pods[i].Name, c.url)
+	if err := host.start(ctx, step, pods, port); err != nil {
+		return err
 	}
 
 	step.say("Waiting for AutoCrane's prober to record %s=%s on each pod", spec.LabelHealth, spec.LevelInfo)
 	if err := poll(ctx, healthTimeout, func() (bool, error) {
-		now, err := canaryPods(ctx, env.Client)
+		now, err := canaryPods(ctx, k.apiClient())
 		if err != nil {
 			return false, err
 		}
@@ -76,37 +95,58 @@ func showWatchdog(ctx context.Context, step *stepper, env *framework.Env, kubele
 	}); err != nil {
 		return fmt.Errorf("wait for health info: %w", err)
 	}
-	if err := printPods(ctx, step, env); err != nil {
+	if err := printPods(ctx, step, k); err != nil {
 		return err
 	}
 
-	victim := pods[0].Name
-	step.say("Making pod %s fail: POST /fail to its testworkload, whose /watchdog then answers 500", victim)
-	if err := kubelet.post(ctx, victim, "/fail"); err != nil {
+	victim := pods[0]
+	step.say("Making pod %s fail: POST /fail to its testworkload, whose /watchdog then answers 500", victim.Name)
+	url, err := host.post(ctx, &victim, port, "/fail")
+	if err != nil {
 		return err
 	}
-	step.done("POST %s/fail: 200 OK", kubelet.url(victim))
+	step.done("POST %s: 200 OK", url)
 
 	step.say("What AutoCrane does, as it happens (probe every 2s, error after 2 failures, evict 5s later, within the PodDisruptionBudget)")
-	if err := watchRepair(ctx, step, env, kubelet, port, victim); err != nil {
+	if err := watchRepair(ctx, step, k, host, port, victim.Name); err != nil {
 		return err
 	}
 
 	step.say("The canary's pods now")
-	return printPods(ctx, step, env)
+	return printPods(ctx, step, k)
 }
 
 // repair is what watchRepair has seen so far.
 type repair struct {
 	start       time.Time
 	victim      string
-	known       map[string]bool      // pods already printed
-	shown       map[string][2]string // health label and status, as last printed
-	events      map[types.UID]bool   // Events already printed
-	evicted     bool                 // the Evicted Event on the victim
-	gone        bool                 // the victim no longer exists
-	replacement string               // the ReplicaSet's new pod
-	healthy     bool                 // the replacement is info
+	known       map[string]bool    // pods already printed
+	shown       map[string]podView // as last printed
+	events      map[types.UID]bool // Events already printed
+	evicted     bool               // the Evicted Event on the victim
+	gone        bool               // the victim no longer exists
+	replacement string             // the ReplicaSet's new pod
+	healthy     bool               // the replacement is info
+}
+
+// podView is what the story prints of a pod.
+type podView struct {
+	health, status string
+	// state is the phase and readiness, "Running, Ready".
+	state string
+}
+
+func viewOf(p *corev1.Pod) podView {
+	state := string(p.Status.Phase)
+	if state == "" {
+		state = "Pending"
+	}
+	if controller.PodReady(p) {
+		state += ", Ready"
+	} else if p.Status.Phase == corev1.PodRunning {
+		state += ", not Ready"
+	}
+	return podView{health: p.Labels[spec.LabelHealth], status: p.Annotations[statusKey], state: state}
 }
 
 // regarding reports whether an Event about kind/name is part of the story.
@@ -117,24 +157,24 @@ func (r *repair) regarding(kind, name string) bool {
 // watchRepair prints each change to the canary's pods and each Event about
 // them or their Deployment, and runs the replacement pod, until the victim
 // was evicted and its replacement is healthy.
-func watchRepair(ctx context.Context, step *stepper, env *framework.Env, kubelet *fakeKubelet, port int, victim string) error {
+func watchRepair(ctx context.Context, step *stepper, k cluster, host podHost, port int, victim string) error {
 	r := &repair{
 		start:  time.Now(),
 		victim: victim,
 		known:  map[string]bool{},
-		shown:  map[string][2]string{},
+		shown:  map[string]podView{},
 		events: map[types.UID]bool{},
 	}
 	// Only changes from now on.
-	pods, err := canaryPods(ctx, env.Client)
+	pods, err := canaryPods(ctx, k.apiClient())
 	if err != nil {
 		return err
 	}
-	for _, p := range pods {
-		r.known[p.Name] = true
-		r.shown[p.Name] = [2]string{p.Labels[spec.LabelHealth], p.Annotations[statusKey]}
+	for i := range pods {
+		r.known[pods[i].Name] = true
+		r.shown[pods[i].Name] = viewOf(&pods[i])
 	}
-	old, err := canaryEvents(ctx, env.Client)
+	old, err := canaryEvents(ctx, k.apiClient())
 	if err != nil {
 		return err
 	}
@@ -142,10 +182,10 @@ func watchRepair(ctx context.Context, step *stepper, env *framework.Env, kubelet
 		r.events[e.UID] = true
 	}
 	err = poll(ctx, storyTimeout, func() (bool, error) {
-		if err := r.observePods(ctx, step, env, kubelet, port); err != nil {
+		if err := r.observePods(ctx, step, k, host, port); err != nil {
 			return false, err
 		}
-		if err := r.observeEvents(ctx, step, env); err != nil {
+		if err := r.observeEvents(ctx, step, k); err != nil {
 			return false, err
 		}
 		return r.evicted && r.gone && r.healthy, nil
@@ -160,8 +200,8 @@ func (r *repair) at(step *stepper, format string, args ...any) {
 	step.done("+%-5s %s", fmt.Sprintf("%.1fs", time.Since(r.start).Seconds()), fmt.Sprintf(format, args...))
 }
 
-func (r *repair) observePods(ctx context.Context, step *stepper, env *framework.Env, kubelet *fakeKubelet, port int) error {
-	pods, err := canaryPods(ctx, env.Client)
+func (r *repair) observePods(ctx context.Context, step *stepper, k cluster, host podHost, port int) error {
+	pods, err := canaryPods(ctx, k.apiClient())
 	if err != nil {
 		return err
 	}
@@ -171,10 +211,14 @@ func (r *repair) observePods(ctx context.Context, step *stepper, env *framework.
 	}
 	if !r.gone && !present[r.victim] {
 		r.gone = true
-		r.at(step, "pod %s is gone; the demo stops its process, as its kubelet would", r.victim)
-		if err := kubelet.stop(r.victim); err != nil {
+		said, err := host.removed(r.victim)
+		if err != nil {
 			return err
 		}
+		if said != "" {
+			said = "; " + said
+		}
+		r.at(step, "pod %s is gone%s", r.victim, said)
 	}
 	for i := range pods {
 		p := &pods[i]
@@ -184,35 +228,40 @@ func (r *repair) observePods(ctx context.Context, step *stepper, env *framework.
 			if r.replacement == "" {
 				r.replacement = p.Name
 			}
-			c, err := kubelet.run(ctx, p, port)
+			said, err := host.added(ctx, p, port)
 			if err != nil {
 				return err
 			}
-			r.at(step, "pod %s: testworkload at %s, reported Running and Ready", p.Name, c.url)
+			if said != "" {
+				r.at(step, "pod %s: %s", p.Name, said)
+			}
 		}
-		now := [2]string{p.Labels[spec.LabelHealth], p.Annotations[statusKey]}
-		before := r.shown[p.Name]
-		if now[1] != before[1] {
-			r.at(step, "pod %s: %s: %s", p.Name, statusKey, describeStatus(now[1]))
+		now, before := viewOf(p), r.shown[p.Name]
+		if now.state != before.state {
+			r.at(step, "pod %s: %s", p.Name, now.state)
 		}
-		if now[0] != before[0] {
-			r.at(step, "pod %s: label %s=%s", p.Name, spec.LabelHealth, orNone(now[0]))
+		if now.status != before.status {
+			r.at(step, "pod %s: %s: %s", p.Name, statusKey, describeStatus(now.status))
+		}
+		if now.health != before.health {
+			r.at(step, "pod %s: label %s=%s", p.Name, spec.LabelHealth, orNone(now.health))
 		}
 		r.shown[p.Name] = now
-		if p.Name == r.replacement && now[0] == string(spec.LevelInfo) {
+		if p.Name == r.replacement && now.health == string(spec.LevelInfo) {
 			r.healthy = true
 		}
 	}
 	return nil
 }
 
-func (r *repair) observeEvents(ctx context.Context, step *stepper, env *framework.Env) error {
-	events, err := canaryEvents(ctx, env.Client)
+func (r *repair) observeEvents(ctx context.Context, step *stepper, k cluster) error {
+	events, err := canaryEvents(ctx, k.apiClient())
 	if err != nil {
 		return err
 	}
 	for _, e := range events {
-		if r.events[e.UID] || !r.regarding(e.Regarding.Kind, e.Regarding.Name) {
+		// AutoCrane's Events only: on a real node the kubelet's would drown them.
+		if r.events[e.UID] || !r.regarding(e.Regarding.Kind, e.Regarding.Name) || !strings.HasPrefix(e.ReportingController, "autocrane") {
 			continue
 		}
 		r.events[e.UID] = true
@@ -245,9 +294,15 @@ func orNone(s string) string {
 
 // canaryPods lists the canary's pods that are not being deleted, by name.
 func canaryPods(ctx context.Context, c client.Client) ([]corev1.Pod, error) {
+	return livePods(ctx, c, watchdogNamespace, watchdogApp)
+}
+
+// livePods lists the pods labelled app=APP in ns that are not being
+// deleted, by name.
+func livePods(ctx context.Context, c client.Client, ns, app string) ([]corev1.Pod, error) {
 	var list corev1.PodList
-	if err := c.List(ctx, &list, client.InNamespace(watchdogNamespace), client.MatchingLabels{"app": watchdogApp}); err != nil {
-		return nil, fmt.Errorf("list the canary's pods: %w", err)
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
+		return nil, fmt.Errorf("list the pods of %s/%s: %w", ns, app, err)
 	}
 	var pods []corev1.Pod
 	for _, p := range list.Items {
@@ -273,9 +328,9 @@ func canaryEvents(ctx context.Context, c client.Client) ([]eventsv1.Event, error
 }
 
 // printPods prints the canary's pods with kubectl.
-func printPods(ctx context.Context, step *stepper, env *framework.Env) error {
+func printPods(ctx context.Context, step *stepper, k cluster) error {
 	step.done("kubectl -n %s get pods -L %s, with the phase, IP and %s:", watchdogNamespace, spec.LabelHealth, statusKey)
-	stdout, stderr, err := env.Kubectl(ctx, nil, "get", "pods", "-n", watchdogNamespace, "-o", "custom-columns="+podColumns)
+	stdout, stderr, err := k.Kubectl(ctx, nil, "get", "pods", "-n", watchdogNamespace, "-o", "custom-columns="+podColumns)
 	if err != nil {
 		return fmt.Errorf("kubectl get pods: %w\n%s", err, stderr)
 	}
