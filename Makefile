@@ -42,7 +42,7 @@ test: lint ## Lint, then every test: envtest against a real kube-apiserver, then
 	fi
 
 .PHONY: demo
-demo: ## Start a control plane, run AutoCrane, and show injection, validation, the watchdog story and the data story.
+demo: ## Show injection, validation, the watchdog and data stories: on a real cluster as root, else a control plane (DEMO_FLAGS=--cluster=yes|no, --exit).
 	@assets=$$(hack/envtest-assets.sh); \
 	KUBEBUILDER_ASSETS=$$assets $(GO) run ./hack/demo $(DEMO_FLAGS)
 

@@ -86,6 +86,7 @@ func choose(ctx context.Context, out io.Writer, exitWhenDone bool, where string,
 	}
 	switch where {
 	case "auto", "yes":
+		fmt.Fprintln(out, "demo: can this machine run a real single-node cluster? (a running hack/cluster-up cluster, or root and hack/cluster check)")
 		ok, why := nodeAllowed(ctx, root)
 		if ok {
 			assets := os.Getenv("KUBEBUILDER_ASSETS")

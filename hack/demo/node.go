@@ -112,14 +112,21 @@ func nodeAllowed(ctx context.Context, root string) (bool, string) {
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return false, "hack/cluster check: " + lastLine(string(out))
+		return false, "hack/cluster check: " + checkError(string(out), err)
 	}
 	return true, ""
 }
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+// checkError is the reason in hack/cluster's output: the "error" value of
+// its last log line that has one ("go run" adds "exit status 1" after it).
+func checkError(out string, err error) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if _, value, ok := strings.Cut(lines[i], `"error"="`); ok {
+			return strings.TrimSuffix(value, `"`)
+		}
+	}
+	return fmt.Sprintf("%v: %s", err, lastLines(out, 3))
 }
 
 // startNode builds the images and starts the cluster, or loads the images
@@ -312,7 +319,7 @@ func (n *nodeCluster) stop(step *stepper) error {
 	if n.client == nil {
 		return nil
 	}
-	step.say("Removing the demo's namespaces; the cluster keeps running (hack/cluster-down stops it)")
+	step.say("Removing the demo's namespaces and its data line's state; the cluster keeps running (hack/cluster-down stops it)")
 	var errs []error
 	for _, ns := range []string{demoNamespace, watchdogNamespace} {
 		err := n.client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
@@ -320,6 +327,7 @@ func (n *nodeCluster) stop(step *stepper) error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, n.deleteLineState(ctx))
 	if n.installed {
 		step.done("AutoCrane stays installed; kubectl delete -k %s removes it", installConfig)
 	}

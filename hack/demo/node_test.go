@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,5 +174,32 @@ func TestLogName(t *testing.T) {
 		if got := logName(tc.name, tc.args); got != tc.want {
 			t.Errorf("logName(%q, %q) = %q, want %q", tc.name, tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestNodeAllowedSaysWhyNot: where a real cluster cannot start, the demo
+// learns why, to print it before it falls back to the control plane.
+func TestNodeAllowedSaysWhyNot(t *testing.T) {
+	dir := t.TempDir()
+	// The remains of a cluster: hack/cluster check refuses to start
+	// another, and no API server answers.
+	if err := os.WriteFile(filepath.Join(dir, journalFile), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envClusterDir, dir)
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, why := nodeAllowed(t.Context(), root)
+	if ok {
+		t.Fatal("nodeAllowed = true with a dead cluster recorded")
+	}
+	want := "hack/cluster check: " // as root
+	if os.Geteuid() != 0 {
+		want = "not running as root"
+	}
+	if !strings.Contains(why, want) || (os.Geteuid() == 0 && !strings.Contains(why, "is recorded in "+dir)) {
+		t.Errorf("why = %q, want it to contain %q and name %s", why, want, dir)
 	}
 }

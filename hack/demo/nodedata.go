@@ -180,7 +180,7 @@ func (d *nodeData) show(ctx context.Context, step *stepper) error {
 // showState prints the data line's state ConfigMap, and checks that it
 // marks v3 bad.
 func (d *nodeData) showState(ctx context.Context, step *stepper) error {
-	line := datarollout.Line{Namespace: demoNamespace, StoreURL: fmt.Sprintf("http://datarepository.%s.svc:%d", demoNamespace, repositoryPort), Source: dataSource}
+	line := webLine()
 	cm, err := stateConfigMap(ctx, d.n.client, line)
 	if err != nil {
 		return err
@@ -206,6 +206,12 @@ func (d *nodeData) showState(ctx context.Context, step *stepper) error {
 		return errors.New("the line's state does not mark v3 bad")
 	}
 	return nil
+}
+
+// webLine is the data line of the web pods: its state ConfigMap outlives
+// the pods, so the demo removes it with its namespaces.
+func webLine() datarollout.Line {
+	return datarollout.Line{Namespace: demoNamespace, StoreURL: fmt.Sprintf("http://datarepository.%s.svc:%d", demoNamespace, repositoryPort), Source: dataSource}
 }
 
 // webPods lists config/samples' web pods that are not being deleted.

@@ -159,6 +159,18 @@ func (n *nodeCluster) clearDemo(ctx context.Context, step *stepper) error {
 			return fmt.Errorf("namespace %s is not gone: %w", ns, err)
 		}
 	}
+	// An earlier run's data state would name versions this run's repository
+	// never made.
+	return n.deleteLineState(ctx)
+}
+
+// deleteLineState deletes the web pods' data line state, if any.
+func (n *nodeCluster) deleteLineState(ctx context.Context) error {
+	cm := &corev1.ConfigMap{}
+	cm.Namespace, cm.Name = ownNamespace, webLine().Name()
+	if err := n.client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the data state ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
 	return nil
 }
 
