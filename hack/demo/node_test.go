@@ -112,41 +112,40 @@ func TestRepositoryManifest(t *testing.T) {
 }
 
 // TestHTTPSource: each set is a change the repository's conditional GET
-// sees, also two in the same second.
+// sees, also two in the same second; the directory goes with stop.
 func TestHTTPSource(t *testing.T) {
 	s, err := startHTTPSource("127.0.0.1", "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if err := s.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	body, modified := get(t, s.url, "")
+	body, etag := get(t, s.url, "")
 	if body != "v1\n" {
 		t.Fatalf("GET = %q, want v1", body)
 	}
-	s.set("v2")
-	s.set("v3")
-	body, modified2 := get(t, s.url, modified)
+	must(t, s.set("v2"))
+	must(t, s.set("v3"))
+	body, etag3 := get(t, s.url, etag)
 	if body != "v3\n" {
-		t.Fatalf("GET If-Modified-Since %s = %q, want v3", modified, body)
+		t.Fatalf("GET If-None-Match %s = %q, want v3", etag, body)
 	}
-	if body, _ := get(t, s.url, modified2); body != "" {
-		t.Errorf("GET If-Modified-Since the last change = %q, want 304 Not Modified", body)
+	if body, _ := get(t, s.url, etag3); body != "" {
+		t.Errorf("GET If-None-Match the last ETag = %q, want 304 Not Modified", body)
+	}
+	must(t, s.stop())
+	if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
+		t.Errorf("the source's directory is still there after stop: %v", err)
 	}
 }
 
-// get returns the body (empty for 304) and Last-Modified.
-func get(t *testing.T, url, since string) (string, string) {
+// get returns the body (empty for 304) and the ETag.
+func get(t *testing.T, url, etag string) (string, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if since != "" {
-		req.Header.Set("If-Modified-Since", since)
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
 	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
@@ -157,7 +156,14 @@ func get(t *testing.T, url, since string) (string, string) {
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotModified {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
-	return string(b), resp.Header.Get("Last-Modified")
+	return string(b), resp.Header.Get("ETag")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestLogName(t *testing.T) {

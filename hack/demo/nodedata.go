@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -85,7 +86,9 @@ func (d *nodeData) waitVersions(ctx context.Context, n int) (datarepository.Sour
 func (d *nodeData) publish(ctx context.Context, step *stepper, content string) error {
 	step.say("The demo changes the source: %s = %s; the repository checks it every second", sourceFile, content)
 	d.watch.restart()
-	d.source.set(content)
+	if err := d.source.set(content); err != nil {
+		return err
+	}
 	st, err := d.waitVersions(ctx, len(d.names)+1)
 	if err != nil {
 		return err
@@ -177,6 +180,52 @@ func (d *nodeData) show(ctx context.Context, step *stepper) error {
 	return nil
 }
 
+// follow prints what happens on the data line after the story, until ctx
+// ends: a version someone publishes at the source rolls out. A new version
+// is named by the source's content when the demo first sees it.
+func (d *nodeData) follow(ctx context.Context, step *stepper) {
+	d.watch.wallClock = true
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		err := d.learnVersions(ctx, step)
+		if err == nil {
+			_, err = d.watch.observe(ctx, step)
+		}
+		if err != nil && err.Error() != last && ctx.Err() == nil {
+			step.done("(the demo could not follow the data line: %v)", err)
+		}
+		last = ""
+		if err != nil {
+			last = err.Error()
+		}
+	}
+}
+
+// learnVersions names the versions the story did not make.
+func (d *nodeData) learnVersions(ctx context.Context, step *stepper) error {
+	st, err := d.repo.Source(ctx, dataSource)
+	if err != nil {
+		return err
+	}
+	for _, v := range st.Versions {
+		if _, ok := d.names[v.ID]; ok {
+			continue
+		}
+		content, err := os.ReadFile(d.source.path())
+		if err != nil {
+			return err
+		}
+		d.names[v.ID] = strings.TrimSpace(string(content))
+		d.watch.at(step, "the repository made version %s (%s = %s)", v.ID, sourceFile, d.names[v.ID])
+	}
+	return nil
+}
+
 // showState prints the data line's state ConfigMap, and checks that it
 // marks v3 bad.
 func (d *nodeData) showState(ctx context.Context, step *stepper) error {
@@ -229,6 +278,8 @@ type nodeDataWatch struct {
 	// notes are the data rollout Events' notes seen, by reason, with
 	// versions named.
 	notes map[string][]string
+	// wallClock prints times of day instead of times since start.
+	wallClock bool
 }
 
 // webView is what the story prints of a web pod.
@@ -244,6 +295,10 @@ func newNodeDataWatch(d *nodeData) *nodeDataWatch {
 func (w *nodeDataWatch) restart() { w.start = time.Now() }
 
 func (w *nodeDataWatch) at(step *stepper, format string, args ...any) {
+	if w.wallClock {
+		step.done("%s %s", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
+		return
+	}
 	step.done("+%-5s %s", fmt.Sprintf("%.1fs", time.Since(w.start).Seconds()), fmt.Sprintf(format, args...))
 }
 

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
+	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -30,50 +33,67 @@ const (
 	webBakeSeconds = 5
 )
 
-// httpSource serves one file whose content the demo changes: a new version.
+// httpSource serves one file, sourceFile in a directory of its own: a new
+// content is a new version. The demo changes it, and so can a user.
 type httpSource struct {
 	url    string
+	dir    string
 	server *http.Server
 	done   chan error
-
-	mu       sync.Mutex
-	content  []byte
-	modified time.Time
 }
 
 // startHTTPSource serves sourceFile with content on ip, at a free port.
 func startHTTPSource(ip, content string) (*httpSource, error) {
+	dir, err := os.MkdirTemp("", "autocrane-demo-source-")
+	if err != nil {
+		return nil, fmt.Errorf("create the source's directory: %w", err)
+	}
+	s := &httpSource{dir: dir, done: make(chan error, 1)}
+	if err := s.set(content); err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
-		return nil, fmt.Errorf("listen on the bridge address %s: %w", ip, err)
+		return nil, errors.Join(fmt.Errorf("listen on the bridge address %s: %w", ip, err), os.RemoveAll(dir))
 	}
-	s := &httpSource{url: "http://" + ln.Addr().String() + "/" + sourceFile, done: make(chan error, 1)}
-	s.set(content)
+	s.url = "http://" + ln.Addr().String() + "/" + sourceFile
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /"+sourceFile, func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		content, modified := s.content, s.modified
-		s.mu.Unlock()
-		// Last-Modified: the repository's conditional GET sees a change.
-		http.ServeContent(w, r, sourceFile, modified, bytes.NewReader(content))
-	})
+	mux.HandleFunc("GET /"+sourceFile, s.serve)
 	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { s.done <- s.server.Serve(ln) }()
 	return s, nil
 }
 
-// set publishes content. Last-Modified has one-second resolution: the
-// time moves on by at least a second, so no change is missed.
-func (s *httpSource) set(content string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now().Truncate(time.Second)
-	if !now.After(s.modified) {
-		now = s.modified.Add(time.Second)
+// path is the file the source serves.
+func (s *httpSource) path() string { return filepath.Join(s.dir, sourceFile) }
+
+// serve answers with the file and an ETag of its content, so that the
+// repository's conditional GET sees every change, even two within the
+// second that Last-Modified can tell apart.
+func (s *httpSource) serve(w http.ResponseWriter, r *http.Request) {
+	content, err := os.ReadFile(s.path())
+	if err != nil {
+		http.Error(w, "the demo's source file is missing: "+err.Error(), http.StatusNotFound)
+		return
 	}
-	s.content, s.modified = []byte(content+"\n"), now
+	sum := sha256.Sum256(content)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+	http.ServeContent(w, r, sourceFile, time.Time{}, bytes.NewReader(content))
 }
 
+// set publishes content: written beside the file, then renamed over it.
+func (s *httpSource) set(content string) error {
+	tmp := s.path() + ".new"
+	if err := os.WriteFile(tmp, []byte(content+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write the source: %w", err)
+	}
+	if err := os.Rename(tmp, s.path()); err != nil {
+		return fmt.Errorf("write the source: %w", err)
+	}
+	return nil
+}
+
+// stop stops serving and removes the directory.
 func (s *httpSource) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -81,7 +101,7 @@ func (s *httpSource) stop() error {
 	if serveErr := <-s.done; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
-	return err
+	return errors.Join(err, os.RemoveAll(s.dir))
 }
 
 // repositoryManifest is the data repository's Deployment and Service in

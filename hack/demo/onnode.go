@@ -112,10 +112,10 @@ func runOnNode(ctx context.Context, out io.Writer, o nodeOptions) (err error) {
 	fmt.Fprintf(out, "    export KUBECONFIG=%s\n", n.kubeconfig)
 	fmt.Fprintf(out, "    %s get pods -A -L %s\n", o.kubectlBin, spec.LabelHealth)
 	fmt.Fprintf(out, "    curl -X POST http://POD_IP:%d/fail   # a canary pod's app; its IP from kubectl get pods -o wide\n", samplePort)
-	fmt.Fprintf(out, "    # the demo's source, served from this host until Ctrl-C; publish v4 with the data repository's API:\n")
-	fmt.Fprintf(out, "    curl %s\n", source.url)
-	fmt.Fprintln(out, "Press Ctrl-C to stop; the demo then removes what it made.")
-	<-ctx.Done()
+	fmt.Fprintf(out, "    # publish a new version of the data (the source %s serves this file), and watch it roll out:\n", source.url)
+	fmt.Fprintf(out, "    echo v4 > %s\n", source.path())
+	fmt.Fprintln(out, "The demo goes on printing what happens to the web pods' data. Press Ctrl-C to stop; the demo then removes what it made.")
+	data.follow(ctx, step)
 	fmt.Fprintln(out, "\nStopping.")
 	return nil
 }
