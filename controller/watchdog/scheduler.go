@@ -113,8 +113,15 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	defer wg.Wait()
 	defer close(work)
 
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
-		j, wait := s.next()
+		var j job
+		j, timer = s.next(timer)
 		if j.it != nil {
 			select {
 			case work <- j:
@@ -123,15 +130,12 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			}
 			continue
 		}
-		timer := s.clock().NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return nil
 		case <-s.wake:
 		case <-timer.C():
 		}
-		timer.Stop()
 	}
 }
 
@@ -145,17 +149,23 @@ type job struct {
 	target Target
 }
 
-// next pops the first due target, or says how long to wait for one.
-func (s *Scheduler) next() (job, time.Duration) {
+// next stops the last timer, then pops the first due target, or arms a
+// timer for when one is due. Both happen under the lock, from one reading
+// of the clock: a clock that moves in between (a fake clock in tests) can
+// not leave a timer armed for a stale wait.
+func (s *Scheduler) next(last clock.Timer) (job, clock.Timer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if last != nil {
+		last.Stop()
+	}
 	if s.queue.Len() == 0 {
-		return job{}, time.Hour
+		return job{}, s.clock().NewTimer(time.Hour)
 	}
 	now := s.clock().Now()
 	first := s.queue[0]
 	if wait := first.due.Sub(now); wait > 0 {
-		return job{}, wait
+		return job{}, s.clock().NewTimer(wait)
 	}
 	heap.Pop(&s.queue)
 	first.running = true
@@ -165,7 +175,7 @@ func (s *Scheduler) next() (job, time.Duration) {
 	if first.due.Before(now) {
 		first.due = now.Add(jitter(first.period))
 	}
-	return job{it: first, target: first.target}, 0
+	return job{it: first, target: first.target}, nil
 }
 
 func (s *Scheduler) done(it *scheduled) {

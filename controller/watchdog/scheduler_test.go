@@ -377,6 +377,9 @@ func TestSchedulerStartReturnsWhenCancelled(t *testing.T) {
 func TestSchedulerFollowsItsClock(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	log := newRunLog()
+	// Each probe takes a while on the real clock, as on a loaded machine:
+	// the scheduler sleeps while it runs.
+	log.block = func(context.Context, TargetKey) { time.Sleep(20 * time.Millisecond) }
 	s := &Scheduler{Workers: 2, Run: log.run, Clock: clk}
 	key, target := schedTarget("pod-a", "web")
 	const period = 10 * time.Second
@@ -390,14 +393,41 @@ func TestSchedulerFollowsItsClock(t *testing.T) {
 		t.Fatalf("%d runs before the clock moved", n)
 	}
 	for round := 1; round <= 5; round++ {
-		// Wait until the scheduler sleeps on its timer, then move the clock
-		// by two periods: the target is due exactly once more at least.
-		waitForWaiter(t, clk)
-		clk.Step(2 * period)
+		// Once the last probe has returned the target to the queue, move
+		// the clock by two periods: the target is due once more at least.
+		stepWhenQueued(t, s, clk, key, 2*period)
 		log.waitFor(t, fmt.Sprintf("run %d", round), func() bool { return log.runs[key] >= round })
 	}
 	if !s.NeedLeaderElection() {
 		t.Error("the scheduler probes on every replica; only the leader may")
+	}
+}
+
+// stepWhenQueued waits until key is back in the scheduler's queue, then
+// steps the clock by d. It steps under the scheduler's lock: the
+// scheduler reads the clock and arms its timer under that lock too, so it
+// either already sleeps on a timer for the target's due time, which the
+// step fires, or has yet to read the clock and sees the stepped time.
+func stepWhenQueued(t *testing.T, s *Scheduler, clk *clocktesting.FakeClock, key TargetKey, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	for {
+		s.mu.Lock()
+		it := s.items[key]
+		queued := it != nil && it.index >= 0
+		if queued {
+			clk.Step(d)
+		}
+		s.mu.Unlock()
+		if queued {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("target %v never returned to the queue", key)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 
