@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -157,39 +160,150 @@ func checkDataStory(t *testing.T, text string) {
 }
 
 // checkRollout checks the rollout of version between lines from and to:
-// the pods asked for it in waves of 1, 2 and 4 pods (the default waves
-// 1,10%,50%,100% of 4 pods), each wave asked only once the pods asked
-// before held it live; and every pod's app reads it.
+// AutoCrane said it went out in waves of 1, 2 and 4 pods (the default
+// waves 1,10%,50%,100% of 4 pods); the pods were asked for it in that
+// order, each wave's first pod only once every pod asked before held the
+// version live; and every pod's app reads it.
+//
+// Where one wave ends is not read off the pod lines: within a wave, a pod
+// asked first may go live before the next one's request is seen. It is
+// sound to check that a wave waited, as the pods' lines come from one
+// watch, in the order the API server wrote them, and AutoCrane asks a
+// wave's pods only after it saw the pods before them live.
 func checkRollout(t *testing.T, s *storyLines, version string, from, to int, pods []string) {
 	t.Helper()
+	for _, p := range rolloutProblems(s.lines, version, from, to, pods) {
+		t.Errorf("%s\noutput:\n%s", p, s.text)
+	}
+}
+
+// rolloutProblems is what checkRollout finds wrong, one sentence each.
+func rolloutProblems(lines []string, version string, from, to int, pods []string) []string {
+	var problems []string
+	for _, started := range []string{
+		"starting wave 1 of 4 (1) of version " + version + ": asking 1 more pods, 1 of ",
+		"starting wave 3 of 4 (50%) of version " + version + ": asking 1 more pods, 2 of 4 pods",
+		"starting wave 4 of 4 (100%) of version " + version + ": asking 2 more pods, 4 of 4 pods",
+	} {
+		if indexFrom(lines, from, "Event DataWaveStarted on Deployment reader: "+started) < 0 {
+			problems = append(problems, fmt.Sprintf("the rollout of %s lacks a line with %q", version, started))
+		}
+	}
 	asks := regexp.MustCompile(`pod (\S+): request\.data\.autocrane\.io/models asks for ` + version + `$`)
 	live := regexp.MustCompile(`pod (\S+): status\.data\.autocrane\.io/models: live ` + version + ` since`)
-	var waves []int
-	on, held := map[string]bool{}, map[string]bool{}
-	for _, line := range s.lines[from : to+1] {
+	var asked []string
+	// waited[i]: when pod asked[i] was asked, every pod asked before held
+	// the version live.
+	var waited []bool
+	held := map[string]bool{}
+	for _, line := range lines[from : to+1] {
 		if m := live.FindStringSubmatch(line); m != nil {
 			held[m[1]] = true
 		}
 		m := asks.FindStringSubmatch(line)
-		if m == nil || on[m[1]] {
+		if m == nil || slices.Contains(asked, m[1]) {
 			continue
 		}
-		allHeld := len(on) > 0
-		for p := range on {
-			allHeld = allHeld && held[p]
+		all := true
+		for _, p := range asked {
+			all = all && held[p]
 		}
-		if len(waves) == 0 || allHeld {
-			waves = append(waves, 0)
-		}
-		on[m[1]] = true
-		waves[len(waves)-1] = len(on)
+		asked = append(asked, m[1])
+		waited = append(waited, all)
 	}
-	if want := []int{1, 2, 4}; !slices.Equal(waves, want) {
-		t.Errorf("%s went out in waves reaching %v pods, want %v\noutput:\n%s", version, waves, want, s.text)
+	if len(asked) != len(pods) {
+		problems = append(problems, fmt.Sprintf("%d pods %v were asked for %s, want all %d", len(asked), asked, version, len(pods)))
+	}
+	// Waves reach 1, 2 and 4 pods: the 2nd and 3rd pods asked each start
+	// a wave.
+	for _, first := range []int{1, 2} {
+		if first < len(waited) && !waited[first] {
+			problems = append(problems, fmt.Sprintf("pod %s was asked for %s before each of %v held it live, but it starts a wave",
+				asked[first], version, asked[:first]))
+		}
 	}
 	for _, pod := range pods {
-		if indexFrom(s.lines[:to+1], from, "pod "+pod+": its app reads models/version.txt: "+version) < 0 {
-			t.Errorf("during the rollout of %s, pod %s's app did not read it\noutput:\n%s", version, pod, s.text)
+		if indexFrom(lines[:to+1], from, "pod "+pod+": its app reads models/version.txt: "+version) < 0 {
+			problems = append(problems, fmt.Sprintf("during the rollout of %s, pod %s's app did not read it", version, pod))
 		}
+	}
+	return problems
+}
+
+// TestRolloutProblems checks the rollout checker on a rollout a loaded CI
+// machine printed, in which a pod of the last wave went live before the
+// wave's other pod was asked; and on that rollout broken in the ways the
+// checker must catch.
+func TestRolloutProblems(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "rollout-v1-fast-deployer.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.TrimRight(string(raw), "\n")
+	pods := []string{"reader-6c9775d8db-5c8ml", "reader-6c9775d8db-j4qxw", "reader-6c9775d8db-kqqlk", "reader-6c9775d8db-qph69"}
+	// moveAfter moves the first line holding line after the first line
+	// holding after.
+	moveAfter := func(text, line, after string) string {
+		lines := strings.Split(text, "\n")
+		i, j := indexFrom(lines, 0, line), indexFrom(lines, 0, after)
+		if i < 0 || j < 0 {
+			t.Fatalf("the fixture has no line with %q or %q", line, after)
+		}
+		moved := lines[i]
+		lines = slices.Delete(lines, i, i+1)
+		j = indexFrom(lines, 0, after)
+		return strings.Join(slices.Insert(lines, j+1, moved), "\n")
+	}
+	drop := func(text, line string) string {
+		lines := strings.Split(text, "\n")
+		return strings.Join(slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, line) }), "\n")
+	}
+	tests := []struct {
+		name string
+		text string
+		want []string // a word of each problem, in order
+	}{
+		{name: "as printed", text: text},
+		{
+			name: "the second wave asked before the first pod was live",
+			text: moveAfter(text, "pod reader-6c9775d8db-j4qxw: status.data.autocrane.io/models: live v1",
+				"pod reader-6c9775d8db-5c8ml: request.data.autocrane.io/models asks for v1"),
+			want: []string{"pod reader-6c9775d8db-5c8ml was asked for v1 before each of [reader-6c9775d8db-j4qxw] held it live"},
+		},
+		{
+			name: "the last wave asked before the second wave's pod was live",
+			text: moveAfter(text, "pod reader-6c9775d8db-5c8ml: status.data.autocrane.io/models: live v1",
+				"pod reader-6c9775d8db-kqqlk: request.data.autocrane.io/models asks for v1"),
+			want: []string{"pod reader-6c9775d8db-kqqlk was asked for v1 before each of"},
+		},
+		{
+			name: "a pod never asked",
+			text: drop(text, "pod reader-6c9775d8db-qph69: request.data.autocrane.io/models asks for v1"),
+			want: []string{"3 pods [reader-6c9775d8db-j4qxw reader-6c9775d8db-5c8ml reader-6c9775d8db-kqqlk] were asked for v1, want all 4"},
+		},
+		{
+			name: "no wave of 50%",
+			text: drop(text, "Event DataWaveStarted on Deployment reader: starting wave 3 of 4 (50%)"),
+			want: []string{`lacks a line with "starting wave 3 of 4 (50%) of version v1`},
+		},
+		{
+			name: "an app that never read the version",
+			text: drop(text, "pod reader-6c9775d8db-qph69: its app reads models/version.txt: v1"),
+			want: []string{"pod reader-6c9775d8db-qph69's app did not read it"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := strings.Split(tt.text, "\n")
+			got := rolloutProblems(lines, "v1", 0, len(lines)-1, pods)
+			if len(got) != len(tt.want) {
+				t.Fatalf("problems = %q, want %d like %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d = %q, want it to say %q", i, got[i], w)
+				}
+			}
+		})
 	}
 }
