@@ -15,12 +15,6 @@ import (
 // a change of the annotations or for the retry delay.
 func (d *Deployer) work(ctx context.Context, dep *deployment) {
 	for {
-		// Take the pending wake before reading the request: a change after
-		// this point wakes the next wait; one before it is seen by step.
-		select {
-		case <-dep.wake:
-		default:
-		}
 		wait := d.step(ctx, dep)
 		if ctx.Err() != nil {
 			return
@@ -49,6 +43,15 @@ func (d *Deployer) work(ctx context.Context, dep *deployment) {
 // how long to wait before trying again; 0 means until the request changes.
 func (d *Deployer) step(ctx context.Context, dep *deployment) time.Duration {
 	d.mu.Lock()
+	// Take the pending wake as the request is read, under the lock that
+	// SetAnnotations holds to change it and wake: this step sees every
+	// change made before, and only a later change wakes the next wait.
+	// Taken any earlier, a change in between would be seen here and wake
+	// the wait too, for a retry that skips its backoff.
+	select {
+	case <-dep.wake:
+	default:
+	}
 	if d.annotations == nil { // not read yet
 		d.mu.Unlock()
 		return 0
