@@ -13,11 +13,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	shared "github.com/autocrane/autocrane/controller"
 	"github.com/autocrane/autocrane/spec"
 )
 
@@ -283,26 +283,7 @@ func (c *Controller) regarding(ctx context.Context, g Group, pod types.Namespace
 		}
 		return podRef(pod)
 	}
-	owner := refObject(pod.Namespace, *g.Owner)
-	if g.Owner.Kind != "ReplicaSet" || g.Owner.APIVersion != "apps/v1" {
-		return owner
-	}
-	rs := &metav1.PartialObjectMetadata{}
-	rs.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"})
-	if err := c.client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: g.Owner.Name}, rs); err != nil {
-		return owner
-	}
-	if up := metav1.GetControllerOf(rs); up != nil {
-		return refObject(pod.Namespace, *up)
-	}
-	return owner
-}
-
-func refObject(namespace string, ref metav1.OwnerReference) *metav1.PartialObjectMetadata {
-	o := &metav1.PartialObjectMetadata{}
-	o.APIVersion, o.Kind = ref.APIVersion, ref.Kind
-	o.Namespace, o.Name, o.UID = namespace, ref.Name, ref.UID
-	return o
+	return shared.WorkloadOf(ctx, c.client, pod.Namespace, *g.Owner)
 }
 
 func podRef(key types.NamespacedName) *corev1.Pod {

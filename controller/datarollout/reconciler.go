@@ -16,11 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	podcache "github.com/autocrane/autocrane/controller"
+	shared "github.com/autocrane/autocrane/controller"
 	"github.com/autocrane/autocrane/spec"
 )
 
-func podReady(p *corev1.Pod) bool { return podcache.PodReady(p) }
+func podReady(p *corev1.Pod) bool { return shared.PodReady(p) }
 
 // staleRetry is how soon a line is looked at again when the state cache has
 // not yet seen the controller's own last write; after staleLimit the cache
@@ -172,7 +172,7 @@ func (c *Controller) gather(ctx context.Context, line Line) ([]Slot, error) {
 				Pod:         client.ObjectKeyFromObject(pod),
 				UID:         pod.UID,
 				Created:     pod.CreationTimestamp.Time,
-				Group:       GroupOf(podcache.ControllerOf(pod), dep.Name),
+				Group:       GroupOf(shared.ControllerOf(pod), dep.Name),
 				Rollout:     rollout,
 				Request:     pod.Annotations[spec.PrefixDataRequest+dep.Name],
 				Status:      pod.Annotations[spec.PrefixDataStatus+dep.Name],

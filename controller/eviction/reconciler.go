@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -198,26 +197,7 @@ func (r *Reconciler) topOwner(ctx context.Context, pod *corev1.Pod) runtime.Obje
 	if ref == nil {
 		return nil
 	}
-	owner := refObject(pod.Namespace, *ref)
-	if ref.Kind != "ReplicaSet" || ref.APIVersion != "apps/v1" {
-		return owner
-	}
-	rs := &metav1.PartialObjectMetadata{}
-	rs.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"})
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: ref.Name}, rs); err != nil {
-		return owner
-	}
-	if up := metav1.GetControllerOf(rs); up != nil {
-		return refObject(pod.Namespace, *up)
-	}
-	return owner
-}
-
-func refObject(namespace string, ref metav1.OwnerReference) *metav1.PartialObjectMetadata {
-	o := &metav1.PartialObjectMetadata{}
-	o.APIVersion, o.Kind = ref.APIVersion, ref.Kind
-	o.Namespace, o.Name, o.UID = namespace, ref.Name, ref.UID
-	return o
+	return controller.WorkloadOf(ctx, r.Client, pod.Namespace, *ref)
 }
 
 func (r *Reconciler) bumpBackoff(uid types.UID) time.Duration {
