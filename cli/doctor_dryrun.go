@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -38,15 +39,39 @@ func probePod(namespace string) *corev1.Pod {
 	}
 }
 
-// checkDryRun creates the probe pod with dryRun: All, which runs every
-// admission webhook and policy but stores nothing, and checks that it came
-// back injected.
+// ErrNotInjected is DryRunInjection's error when the pod came back
+// without AutoCrane's injection.
+var ErrNotInjected = errors.New("the pod came back unchanged: the mutating webhook was not called, or did not inject")
+
+// DryRunInjection creates a probe pod in namespace with dryRun: All, which
+// runs every admission webhook and policy but stores nothing, and returns
+// it as the API server would have stored it. The error is the API
+// server's, or ErrNotInjected. Installers wait on it: a webhook's pods are
+// Ready a moment before the API server can reach them through the Service.
+func DryRunInjection(ctx context.Context, c client.Writer, namespace string) (*corev1.Pod, error) {
+	pod := probePod(namespace)
+	if err := c.Create(ctx, pod, client.DryRunAll); err != nil {
+		return nil, err
+	}
+	if pod.Annotations[spec.AnnotationInjected] == "" {
+		return pod, ErrNotInjected
+	}
+	return pod, nil
+}
+
+// checkDryRun checks that the probe pod comes back injected, and says
+// what a failure likely means.
 func (d *doctor) checkDryRun(ctx context.Context) {
 	ns := d.opts.ProbeNamespace
 	check := "dry-run pod in namespace " + ns
-	pod := probePod(ns)
-	err := d.client.Create(ctx, pod, client.DryRunAll)
-	if err != nil {
+	pod, err := DryRunInjection(ctx, d.client, ns)
+	switch {
+	case errors.Is(err, ErrNotInjected):
+		d.report.fail(check, err.Error(),
+			fmt.Sprintf("is namespace %s out of the webhook's scope (kube-system, AutoCrane's own, a namespace labelled %s=%s)? pass --probe-namespace",
+				ns, spec.LabelInject, spec.InjectDisabled))
+		return
+	case err != nil:
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "failed calling webhook"):
@@ -60,12 +85,6 @@ func (d *doctor) checkDryRun(ctx context.Context) {
 		default:
 			d.report.fail(check, "the dry-run create failed: "+msg, "")
 		}
-		return
-	}
-	if pod.Annotations[spec.AnnotationInjected] == "" {
-		d.report.fail(check, "the pod came back unchanged: the mutating webhook was not called, or did not inject",
-			fmt.Sprintf("is namespace %s out of the webhook's scope (kube-system, AutoCrane's own, a namespace labelled %s=%s)? pass --probe-namespace",
-				ns, spec.LabelInject, spec.InjectDisabled))
 		return
 	}
 	var names []string

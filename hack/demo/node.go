@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/autocrane/autocrane/cli"
 )
 
 // The install the demo makes on a real cluster: config/selfmanaged with the
@@ -286,25 +288,12 @@ func (n *nodeCluster) managerAvailable(ctx context.Context) (bool, error) {
 	return false, fmt.Errorf("%d of %d replicas updated, %d available", st.UpdatedReplicas, want, st.AvailableReplicas)
 }
 
-// injects creates a pod in the demo's opted-in namespace as a server-side
-// dry run, and reports whether the webhook injected it: the API server
-// reaches the webhook through its Service, which kube-proxy routes a
-// moment after the pods are Ready.
+// injects reports whether the webhook injects a server-side dry-run pod
+// (autocrane doctor's probe): the API server reaches the webhook through
+// its Service, which kube-proxy routes a moment after the pods are Ready.
 func (n *nodeCluster) injects(ctx context.Context) (bool, error) {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "check", Namespace: "default",
-			Annotations: map[string]string{"healthz.autocrane.io/min-ready-seconds": "1"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "autocrane:dev"}}},
-	}
-	if err := n.client.Create(ctx, pod, client.DryRunAll); err != nil {
-		return false, err
-	}
-	for _, c := range pod.Spec.Containers {
-		if c.Name != "app" {
-			return true, nil
-		}
-	}
-	return false, errors.New("a dry-run pod came back without the injected sidecar")
+	_, err := cli.DryRunInjection(ctx, n.client, "default")
+	return err == nil, err
 }
 
 // stop removes what the demo made: the whole cluster when it started it,

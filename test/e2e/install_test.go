@@ -4,12 +4,14 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/autocrane/autocrane/cli"
 )
 
 // installAutoCrane installs AutoCrane as a user would, with
@@ -83,22 +85,14 @@ func (s *suite) waitForInjection(ctx context.Context) error {
 		return err
 	}
 	defer s.cs.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "check", Namespace: ns,
-			Annotations: map[string]string{"healthz.autocrane.io/min-ready-seconds": "1"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: testImage}}},
+	c, err := client.New(s.rest, client.Options{})
+	if err != nil {
+		return err
 	}
 	start := time.Now()
-	err := poll(ctx, 2*time.Minute, time.Second, func(ctx context.Context) error {
-		got, err := s.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil {
-			return err
-		}
-		if !hasContainer(got.Spec.Containers, "autocrane-watchdoghealthz") {
-			b, _ := json.Marshal(got.Spec.Containers)
-			return fmt.Errorf("dry-run pod not injected: %s", b)
-		}
-		return nil
+	err = poll(ctx, 2*time.Minute, time.Second, func(ctx context.Context) error {
+		_, err := cli.DryRunInjection(ctx, c, ns)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for the webhook to inject: %w", err)
