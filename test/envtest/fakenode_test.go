@@ -76,12 +76,20 @@ func wasPodIP(ip string) bool {
 // loopback addresses too (each pod has its own address, like real pods).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := pickFreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+func pickFreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // workload is one testworkload process standing in for a pod's container.

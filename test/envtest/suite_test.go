@@ -71,6 +71,15 @@ func runSuite(m *testing.M) int {
 	}()
 	suite.env = env
 	suite.config = injector.DefaultConfig()
+	// The pods' datadeployers listen on this port at their pod's loopback
+	// address: a free one, not the default, so two runs on one machine do
+	// not collide.
+	port, err := pickFreePort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	suite.config.DataDeployerPort = int32(port)
 	suite.writes = &writeCounter{}
 	suite.dials = &dialRecorder{}
 
