@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/autocrane/autocrane/cli"
+	"github.com/autocrane/autocrane/test/envtest/framework"
 )
 
 // The install the demo makes on a real cluster: config/selfmanaged with the
@@ -191,7 +192,7 @@ func (n *nodeCluster) tool(ctx context.Context, step *stepper, name string, args
 	// The tools tear down on SIGINT; give them the time.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 3 * time.Minute
-	tail := &tailBuffer{}
+	tail := &framework.TailBuffer{}
 	cmd.Stdout = io.MultiWriter(f, tail)
 	cmd.Stderr = cmd.Stdout
 	start := time.Now()

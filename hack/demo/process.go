@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/autocrane/autocrane/test/envtest/framework"
 )
 
 // stopGrace is how long a stopped process gets between SIGTERM and
@@ -25,14 +25,14 @@ type process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *tailBuffer
+	out  *framework.TailBuffer
 }
 
 // startProcess starts binary. Not exec.CommandContext: stop ends the
 // process, with a grace period, also when a context is already cancelled
 // (Ctrl-C).
 func startProcess(name, binary string, args ...string) (*process, error) {
-	p := &process{name: name, cmd: exec.Command(binary, args...), done: make(chan struct{}), out: &tailBuffer{}}
+	p := &process{name: name, cmd: exec.Command(binary, args...), done: make(chan struct{}), out: &framework.TailBuffer{Max: tailSize}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -74,26 +74,4 @@ func (p *process) stop() error {
 	}
 	<-p.done
 	return nil
-}
-
-// tailBuffer keeps the last tailSize bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - tailSize; over > 0 {
-		b.buf = b.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimRight(string(b.buf), "\n")
 }

@@ -45,30 +45,8 @@ func buildDataPrograms(t *testing.T) string {
 // pod's datadeployer). The end of its output is kept for the failure log.
 type process struct {
 	cmd  *exec.Cmd
-	out  *tailBuffer
+	out  *framework.TailBuffer
 	once sync.Once
-}
-
-// tailBuffer keeps the last 16 KiB written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - 16<<10; over > 0 {
-		b.buf = b.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
 
 // startProcess runs binary with args until stop or the end of test life
@@ -76,7 +54,7 @@ func (b *tailBuffer) String() string {
 // failed, the end of the process's output is logged.
 func startProcess(t, life *testing.T, name, binary string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, args...), out: &tailBuffer{}}
+	p := &process{cmd: exec.Command(binary, args...), out: &framework.TailBuffer{}}
 	var w io.Writer = p.out
 	if os.Getenv("AUTOCRANE_TEST_LOG") == "1" {
 		w = io.MultiWriter(p.out, os.Stderr)

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -40,7 +38,7 @@ const (
 // controllerManager is a running kube-controller-manager process.
 type controllerManager struct {
 	cmd  *exec.Cmd
-	tail *tailBuffer
+	tail *TailBuffer
 	// logFile is the default log file, nil when the caller gave Options.Log.
 	logFile *os.File
 	// done is closed when the process has exited; waitErr is then set.
@@ -58,7 +56,7 @@ func (e *Env) startControllerManager(ctx context.Context, logTo io.Writer) error
 	if err != nil {
 		return err
 	}
-	kcm := &controllerManager{tail: &tailBuffer{max: kcmTailBytes}, done: make(chan struct{})}
+	kcm := &controllerManager{tail: &TailBuffer{Max: kcmTailBytes}, done: make(chan struct{})}
 	if logTo == nil {
 		f, err := os.CreateTemp("", "autocrane-kcm-*.log")
 		if err != nil {
@@ -240,35 +238,4 @@ func exitError(err error) error {
 		return errors.New("exit status 0")
 	}
 	return err
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu        sync.Mutex
-	max       int
-	buf       []byte
-	truncated bool
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-		b.truncated = true
-	}
-	return len(p), nil
-}
-
-// String returns the kept bytes, starting at a line boundary once earlier
-// output was dropped.
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := string(b.buf)
-	if i := strings.IndexByte(s, '\n'); b.truncated && i >= 0 {
-		s = s[i+1:]
-	}
-	return s
 }
